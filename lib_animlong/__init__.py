@@ -1,0 +1,1 @@
+"""animlong: long AnimateDiff animations through windowed denoising (engine; never imports the webui)."""

@@ -1,0 +1,127 @@
+"""Every user-facing knob of a long animation, declared once.
+
+The webui controls, the API dict, the CLI flags, validation messages and the infotext round trip are all
+derived from the field metadata here; nothing else re-declares a default, a range or a help text.
+"""
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+from .errors import AnimLongError
+
+
+def knob(default, label: str, help: str, *, minimum=None, maximum=None, step=None,
+         choices: Optional[Tuple[str, ...]] = None, infotext: Optional[str] = None, advanced: bool = False):
+    """A dataclass field with the metadata the UI, API and validation read."""
+    return field(default=default, metadata=dict(
+        label=label, help=help, minimum=minimum, maximum=maximum, step=step, choices=choices,
+        infotext=infotext or label, advanced=advanced))
+
+
+SCHEDULES = ("anchored-shift", "overlap", "uniform", "shifted", "dilated", "freenoise")
+FUSE_WEIGHTS = ("pyramid", "flat", "gaussian")
+PHASE_LAWS = ("golden", "van-der-corput", "random")
+REFERENCE_MODES = ("none", "previous", "anchors", "previous+anchors")
+REFERENCE_POSITIONS = ("unique", "window", "none")
+NOISE_MODES = ("per-frame", "freenoise")
+OUTPUT_FORMATS = ("GIF", "MP4", "WEBP", "PNG")
+
+
+@dataclass(frozen=True)
+class AnimationOptions:
+    frames: int = knob(64, "Frames", "Number of frames in the animation (the batch size).",
+                       minimum=1, maximum=4096, step=1)
+    fps: int = knob(8, "FPS", "Frames per second of the saved video.", minimum=1, maximum=60, step=1)
+    context_length: int = knob(16, "Context length",
+                               "Frames the motion module sees at once (at most its positional table: "
+                               "24 for v1, 32 for v2/v3).", minimum=2, maximum=128, step=1)
+    schedule: str = knob("anchored-shift", "Schedule", "How frame windows are laid out at each step.",
+                         choices=SCHEDULES)
+    closed_loop: bool = knob(False, "Closed loop", "Make the last frame flow back into the first.")
+    overlap: int = knob(4, "Overlap", "Frames shared by neighbouring windows (overlap schedules).",
+                        minimum=0, maximum=64, step=1, advanced=True)
+    fuse_weights: str = knob("pyramid", "Fusion weights", "How overlapping window outputs are averaged.",
+                             choices=FUSE_WEIGHTS, advanced=True)
+    phase_law: str = knob("golden", "Phase law", "How shifted windows move between steps.",
+                          choices=PHASE_LAWS, advanced=True)
+    references: str = knob("previous+anchors", "References",
+                           "Frames a window may attend to besides its own (temporal reference buffers).",
+                           choices=REFERENCE_MODES)
+    reference_positions: str = knob("unique", "Reference positions",
+                                    "Positional encoding of reference frames.", choices=REFERENCE_POSITIONS,
+                                    advanced=True)
+    frames_per_call: int = knob(0, "Frames per UNet call",
+                                "Batch independent windows into one UNet call up to this many frames "
+                                "(0: one window per call).", minimum=0, maximum=1024, step=1, advanced=True)
+    motion_scale: float = knob(1.0, "Motion scale", "Strength of motion (scales temporal attention).",
+                               minimum=0.5, maximum=1.5, step=0.01)
+    noise: str = knob("per-frame", "Noise", "Initial noise: one seed per frame (seed + i), or FreeNoise "
+                      "rescheduling.", choices=NOISE_MODES, advanced=True)
+    keyframes_first: bool = knob(False, "Keyframes first", "Sample sparse keyframes jointly first, then all "
+                                 "frames with the keyframes pinned.", advanced=True)
+    first_frame_strength: float = knob(1.0, "First frame strength",
+                                       "img2img: how strongly the init image is pinned as frame 0.",
+                                       minimum=0.0, maximum=1.0, step=0.05)
+    last_frame_strength: float = knob(1.0, "Last frame strength",
+                                      "img2img: how strongly the optional last image is pinned.",
+                                      minimum=0.0, maximum=1.0, step=0.05)
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            _check(f, getattr(self, f.name))
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> "AnimationOptions":
+        """Build from user input (API dict, CLI); unknown keys and bad values are refused by name."""
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise AnimLongError(f"Unknown option {unknown[0]!r}. Known options: {', '.join(known)}.")
+        return cls(**{name: _coerce(known[name], value) for name, value in values.items()})
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes) -> "AnimationOptions":
+        return dataclasses.replace(self, **changes)
+
+
+def option_fields():
+    return dataclasses.fields(AnimationOptions)
+
+
+def _coerce(f: dataclasses.Field, value):
+    kind = f.type if isinstance(f.type, type) else {"int": int, "float": float, "str": str, "bool": bool}[f.type]
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+    elif kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            return int(value)
+    elif kind is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif kind is str and isinstance(value, str):
+        return value
+    raise AnimLongError(f"Option {f.name!r} must be {kind.__name__}, got {value!r}.")
+
+
+def _check(f: dataclasses.Field, value) -> None:
+    meta = f.metadata
+    if meta["choices"] is not None and value not in meta["choices"]:
+        raise AnimLongError(f"Option {f.name!r} must be one of {', '.join(meta['choices'])}; got {value!r}.")
+    if meta["minimum"] is not None and value < meta["minimum"]:
+        raise AnimLongError(f"Option {f.name!r} must be at least {meta['minimum']}; got {value!r}.")
+    if meta["maximum"] is not None and value > meta["maximum"]:
+        raise AnimLongError(f"Option {f.name!r} must be at most {meta['maximum']}; got {value!r}.")
