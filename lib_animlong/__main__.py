@@ -1,0 +1,29 @@
+"""`python -m lib_animlong <command>`: the headless entry points (inspect, render)."""
+import argparse
+import importlib
+import sys
+
+from .errors import AnimLongError
+
+COMMANDS = {
+    "inspect": "Show what a motion-module file is (family, version, positional table, ...).",
+    "render": "Render a long animation headless through the same engine the webui uses.",
+}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lib_animlong", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, help_text in COMMANDS.items():
+        command = importlib.import_module(f"lib_animlong.cli.{name}")
+        command.add_arguments(sub.add_parser(name, help=help_text, description=help_text))
+    args = parser.parse_args(argv)
+    try:
+        return importlib.import_module(f"lib_animlong.cli.{args.command}").run(args) or 0
+    except AnimLongError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
