@@ -13,6 +13,7 @@ from typing import Any, Optional, Sequence
 class MotionCall:
     frames: int                                   # frames per video in this call (rows = videos x frames)
     frame_indices: Optional[Sequence[int]] = None  # absolute frame index of each of those frames
+    reference_frames: Sequence[int] = ()          # frames (absolute) this window may attend to, read-only
     motion_scale: float = 1.0                     # multiplies the temporal attention logits
     # Temporal reference buffers (lib_animlong.reference): an object with
     #   extend(key, normed, pe, call) -> (q_in, kv_in)
