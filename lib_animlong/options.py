@@ -91,7 +91,7 @@ def option_fields():
 
 
 def _coerce(f: dataclasses.Field, value):
-    kind = f.type if isinstance(f.type, type) else {"int": int, "float": float, "str": str, "bool": bool}[f.type]
+    kind = f.type
     if kind is bool:
         if isinstance(value, bool):
             return value
