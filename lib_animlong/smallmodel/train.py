@@ -1,0 +1,208 @@
+"""Train the small sprite AnimateDiff in two resumable stages (checkpoints in .train/, loss logs as CSV).
+
+    python -m lib_animlong.smallmodel.train image  --minutes 35     # stage 1: the image UNet on single frames
+    python -m lib_animlong.smallmodel.train motion --minutes 45     # stage 2: motion modules, image UNet frozen
+    python -m lib_animlong.smallmodel.train export                  # EMA weights -> models/*.safetensors (fp16)
+
+Each invocation resumes from its stage's checkpoint and stops after --minutes or --steps (whichever comes
+first). Batches are a pure function of (seed, step), so a resumed run sees the same data as an unbroken one.
+"""
+import argparse
+import copy
+import csv
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from . import latent, sprites, text
+from .config import UNET_CONFIG, alphas_cumprod, build_unet, motion_spec
+from .weights import MOTION_FILE, UNET_FILE, save_image_model, save_motion
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def ema_update(ema: torch.nn.Module, model: torch.nn.Module, step: int, decay: float = 0.999) -> None:
+    decay = min(decay, (1 + step) / (10 + step))
+    with torch.no_grad():
+        for e, p in zip(ema.parameters(), model.parameters()):
+            e.lerp_(p, 1 - decay)
+
+
+def diffusion_loss(unet, context, clean_latents, generator, timesteps_per_row):
+    """eps-prediction MSE at the given timestep of each row (ldm / AnimateDiff objective)."""
+    abar = alphas_cumprod()[timesteps_per_row].view(-1, 1, 1, 1)
+    noise = torch.randn(clean_latents.shape, generator=generator)
+    noisy = abar.sqrt() * clean_latents + (1 - abar).sqrt() * noise
+    return F.mse_loss(unet(noisy, timesteps_per_row, context=context), noise)
+
+
+def step_generators(seed: int, step: int):
+    return np.random.default_rng([seed, step]), torch.Generator().manual_seed(seed * 1_000_003 + step)
+
+
+class Stage:
+    """What differs between the two stages: trainable modules, batch, and the forward context."""
+
+    def __init__(self, args):
+        self.args = args
+
+    def checkpoint_path(self) -> Path:
+        return Path(self.args.dir) / f"{self.name}.pt"
+
+
+class ImageStage(Stage):
+    name = "image"
+
+    def __init__(self, args):
+        super().__init__(args)
+        torch.manual_seed(args.seed)
+        self.unet, self.text = build_unet(), text.TextEmbedding()
+        self.trainable = torch.nn.ModuleDict(dict(unet=self.unet, text=self.text))
+
+    @contextmanager
+    def forward_context(self):
+        yield
+
+    def loss(self, step):
+        rng, gen = step_generators(self.args.seed, step)
+        pixels, prompts = sprites.batch(rng, videos=self.args.batch, frames=1)
+        tokens = text.drop_slots(torch.tensor([text.tokenize(p) for p in prompts]), gen, 0.15, 0.1)
+        t = torch.randint(0, len(alphas_cumprod()), (len(prompts),), generator=gen)
+        return diffusion_loss(self.unet, self.text(tokens), latent.encode(pixels), gen, t)
+
+
+class MotionStage(Stage):
+    name = "motion"
+
+    def __init__(self, args):
+        super().__init__(args)
+        from ..motion.inject import inject  # written by the injection owner; required for this stage
+        from ..motion.module import MotionModuleSet
+        image = torch.load(Path(args.dir) / "image.pt", weights_only=True)
+        self.unet, self.text = build_unet(), text.TextEmbedding()
+        self.unet.load_state_dict(image["ema"]["unet"])
+        self.text.load_state_dict(image["ema"]["text"])
+        self.unet.requires_grad_(False).eval()
+        self.text.requires_grad_(False).eval()
+        torch.manual_seed(args.seed)
+        self.motion = MotionModuleSet(motion_spec())
+        for _, module in self.motion.modules_in_order():  # AnimateDiff: the module starts as the identity
+            torch.nn.init.zeros_(module.temporal_transformer.proj_out.weight)
+            torch.nn.init.zeros_(module.temporal_transformer.proj_out.bias)
+        self.trainable = self.motion
+        self.inject = inject
+
+    @contextmanager
+    def forward_context(self):
+        from ..motion.call import MotionCall
+        with self.inject(self.unet, self.motion) as injection:
+            with injection.slot.use(MotionCall(frames=self.args.clip)):
+                yield
+
+    def loss(self, step):
+        rng, gen = step_generators(self.args.seed, step)
+        pixels, prompts = sprites.batch(rng, videos=self.args.clips, frames=self.args.clip)
+        tokens = text.drop_slots(torch.tensor([text.tokenize(p) for p in prompts]), gen, 0.15, 0.1)
+        context = self.text(tokens).repeat_interleave(self.args.clip, dim=0)
+        t = torch.randint(0, len(alphas_cumprod()), (len(prompts),), generator=gen)
+        return diffusion_loss(self.unet, context, latent.encode(pixels), gen, t.repeat_interleave(self.args.clip))
+
+
+def train(stage: Stage) -> None:
+    args = stage.args
+    Path(args.dir).mkdir(parents=True, exist_ok=True)
+    optimizer = torch.optim.AdamW(stage.trainable.parameters(), lr=args.lr, weight_decay=0.01)
+    ema = copy.deepcopy(stage.trainable).requires_grad_(False)
+    step, spent = 0, 0.0
+    path = stage.checkpoint_path()
+    if path.exists():
+        state = torch.load(path, weights_only=True)
+        stage.trainable.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        optimizer.load_state_dict(state["optimizer"])
+        step, spent = state["step"], state["seconds"]
+        print(f"resumed {stage.name} at step {step} ({spent / 60:.1f} min trained)", flush=True)
+    log_path = Path(args.dir) / f"{stage.name}_log.csv"
+    new_log = not log_path.exists()
+    log = open(log_path, "a", newline="")
+    writer = csv.writer(log)
+    if new_log:
+        writer.writerow(["step", "loss", "minutes"])
+
+    def save():
+        torch.save(dict(model=stage.trainable.state_dict(), ema=ema.state_dict(), optimizer=optimizer.state_dict(),
+                        step=step, seconds=spent, args=vars(args)), str(path) + ".tmp")
+        Path(str(path) + ".tmp").replace(path)
+        log.flush()
+
+    started = last_save = time.time()
+    recent = []
+    stage.trainable.train()
+    with stage.forward_context():
+        while step < args.steps and time.time() - started < args.minutes * 60:
+            for group in optimizer.param_groups:
+                group["lr"] = args.lr * min(1.0, (step + 1) / args.warmup)
+            loss = stage.loss(step)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(stage.trainable.parameters(), 1.0)
+            optimizer.step()
+            ema_update(ema, stage.trainable, step)
+            step += 1
+            recent.append(loss.item())
+            if step % args.log_every == 0:
+                spent_now = spent + time.time() - started
+                writer.writerow([step, f"{np.mean(recent):.5f}", f"{spent_now / 60:.2f}"])
+                print(f"{stage.name} step {step} loss {np.mean(recent):.4f} ({spent_now / 60:.1f} min)", flush=True)
+                recent = []
+            if time.time() - last_save > args.save_minutes * 60:
+                spent, started, last_save = spent + time.time() - started, time.time(), time.time()
+                save()
+    spent += time.time() - started
+    save()
+    log.close()
+    print(f"saved {path} at step {step}", flush=True)
+
+
+def export(args) -> None:
+    image = torch.load(Path(args.dir) / "image.pt", weights_only=True)
+    save_image_model(UNET_FILE, image["ema"]["unet"], image["ema"]["text"])
+    print(f"wrote {UNET_FILE} (image step {image['step']})")
+    motion_path = Path(args.dir) / "motion.pt"
+    if motion_path.exists():
+        motion = torch.load(motion_path, weights_only=True)
+        save_motion(MOTION_FILE, motion["ema"])
+        print(f"wrote {MOTION_FILE} (motion step {motion['step']})")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m lib_animlong.smallmodel.train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("stage", choices=("image", "motion", "export"))
+    parser.add_argument("--dir", default=str(ROOT / ".train"), help="checkpoints and loss logs")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--minutes", type=float, default=35.0, help="wall-clock budget of this invocation")
+    parser.add_argument("--steps", type=int, default=100_000, help="stop at this total step count")
+    parser.add_argument("--batch", type=int, default=32, help="frames per image-stage batch")
+    parser.add_argument("--clips", type=int, default=2, help="clips per motion-stage batch")
+    parser.add_argument("--clip", type=int, default=16, help="frames per clip (motion stage)")
+    parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--log-every", type=int, default=25)
+    parser.add_argument("--save-minutes", type=float, default=3.0)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    import ldm.modules.attention
+    ldm.modules.attention.XFORMERS_IS_AVAILBLE = False
+    if args.stage == "export":
+        return export(args)
+    train(ImageStage(args) if args.stage == "image" else MotionStage(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""The shipped weights of the small sprite model (models/), as two .safetensors files:
+    sprites-unet.safetensors    `unet.*` (ldm UNetModel) and `text.*` (TextEmbedding), fp16
+    sprites-motion.safetensors  the motion modules with AnimateDiff's original key names, fp16
+"""
+from pathlib import Path
+from typing import Dict, Tuple
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from ..errors import AnimLongError
+from .config import build_unet
+from .text import TextEmbedding
+
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+UNET_FILE = MODELS_DIR / "sprites-unet.safetensors"
+MOTION_FILE = MODELS_DIR / "sprites-motion.safetensors"
+
+
+def save_image_model(path: Path, unet_state: Dict[str, torch.Tensor], text_state: Dict[str, torch.Tensor],
+                     dtype=torch.float16) -> None:
+    tensors = {f"unet.{k}": v for k, v in unet_state.items()}
+    tensors.update({f"text.{k}": v for k, v in text_state.items()})
+    save_file({k: v.detach().to(dtype).contiguous() for k, v in tensors.items()}, str(path),
+              metadata={"format": "animlong-sprites", "dtype": str(dtype)})
+
+
+def save_motion(path: Path, state: Dict[str, torch.Tensor], dtype=torch.float16) -> None:
+    save_file({k: v.detach().to(dtype).contiguous() for k, v in state.items()}, str(path))
+
+
+def load_image_model(path: Path = UNET_FILE) -> Tuple[torch.nn.Module, TextEmbedding]:
+    """The image UNet and text embedding, fp32, eval mode."""
+    if not Path(path).is_file():
+        raise AnimLongError(f"The small model's weights are missing: {path}. They ship with the repository "
+                            "(models/); restore them with `git checkout -- models/`.")
+    tensors = load_file(str(path))
+    unet, text = build_unet(), TextEmbedding()
+    unet.load_state_dict({k[5:]: v.float() for k, v in tensors.items() if k.startswith("unet.")}, strict=True)
+    text.load_state_dict({k[5:]: v.float() for k, v in tensors.items() if k.startswith("text.")}, strict=True)
+    return unet.eval().requires_grad_(False), text.eval().requires_grad_(False)
