@@ -1,0 +1,194 @@
+"""The windowed denoiser: one k-diffusion model evaluation of a long video as a series of short windows.
+
+`x` holds blocks of N frames each ([cond block(s) | uncond] in the webui, V videos headless). For each
+window of the step's plan the rows of every block are sliced together, together with every tensor
+argument whose first dim is the row count; the model runs with a `MotionCall` set on the injection's
+slot, and the outputs are fused into one preallocated result by a running weighted average. Activations
+and copies are O(window); only the output tensor is O(N).
+"""
+import math
+from typing import Any, Callable, List, Optional, Sequence
+
+import torch
+
+from ..context.window import Window
+from ..errors import AnimLongError
+from ..motion.call import CallSlot, MotionCall
+from ..options import AnimationOptions
+from ..reference import ReferenceBuffers
+
+Planner = Callable[[int, int, int, AnimationOptions], List[Window]]
+
+
+def default_planner() -> Planner:
+    try:
+        from ..context import plan
+    except ImportError as error:
+        raise AnimLongError("lib_animlong.context.plan is not available; pass a planner to the windowed "
+                            "denoiser.") from error
+    return plan
+
+
+class WindowedDenoiser:
+    """Wraps `model(x, sigma, **kwargs)`; call it like the model, optionally with `step=`.
+
+    The step index comes from `step=` when the caller knows it (the webui's sampling_step), otherwise from
+    sigma: the nearest entry of `sigmas` in log space (samplers evaluate 1-2+ times per step).
+    """
+
+    def __init__(self, model: Callable[..., torch.Tensor], slot: CallSlot, options: AnimationOptions, *,
+                 num_frames: Optional[int] = None, planner: Optional[Planner] = None,
+                 sigmas: Optional[torch.Tensor] = None, total_steps: Optional[int] = None,
+                 pins=None):
+        self.model = model
+        self.slot = slot
+        self.options = options
+        self.num_frames = options.frames if num_frames is None else num_frames
+        self.planner = planner if planner is not None else default_planner()
+        self.log_sigmas = None
+        if sigmas is not None:
+            sigmas = torch.as_tensor(sigmas, dtype=torch.float64).flatten()
+            self.log_sigmas = sigmas[sigmas > 0].log()
+        if total_steps is None and sigmas is not None:
+            total_steps = len(self.log_sigmas)
+        if total_steps is None:
+            raise AnimLongError("The windowed denoiser needs the sampler's sigmas or total_steps to plan windows.")
+        self.total_steps = total_steps
+        self.pins = pins
+
+    def step_of(self, sigma) -> int:
+        if self.log_sigmas is None:
+            raise AnimLongError("The windowed denoiser was built without sigmas; pass step= on every call.")
+        value = torch.as_tensor(sigma, dtype=torch.float64).flatten()[0]
+        return int((self.log_sigmas - value.clamp(min=1e-12).log()).abs().argmin())
+
+    def windows(self, step: int) -> List[Window]:
+        windows = self.planner(step, self.total_steps, self.num_frames, self.options)
+        _check_windows(windows, self.num_frames)
+        return windows
+
+    def __call__(self, x: torch.Tensor, sigma, step: Optional[int] = None, **kwargs) -> torch.Tensor:
+        n = self.num_frames
+        rows = x.shape[0]
+        if rows % n:
+            raise AnimLongError(
+                f"The model was called with {rows} rows, which is not a whole number of {n}-frame blocks. "
+                "Another extension may be changing the batch while long animation is on; disable it.")
+        step = self.step_of(sigma) if step is None else step
+        windows = self.windows(step)
+        if self.pins is not None:
+            x, sigma = self.pins.apply_input(x, sigma, step, self.total_steps, n)
+        out = self._evaluate(x, sigma, windows, kwargs)
+        if self.pins is not None:
+            out = self.pins.apply_output(out, step, self.total_steps, n)
+        return out
+
+    def _evaluate(self, x, sigma, windows: Sequence[Window], kwargs) -> torch.Tensor:
+        n = self.num_frames
+        blocks = x.shape[0] // n
+        if len(windows) == 1 and windows[0].frames == tuple(range(n)) and not windows[0].references:
+            with self.slot.use(self._call(windows, None)):
+                return self.model(x, sigma, **kwargs)
+        needed = _referenced_later(windows)
+        buffers = ReferenceBuffers(needed, self.options.reference_positions) if needed else None
+        out = None
+        weight_sums = torch.zeros(n, dtype=torch.float64)
+        for group in _groups(windows, needed, self.options.frames_per_call):
+            rows = _rows(group, blocks, n, x.device)
+            uses_buffers = buffers is not None and (
+                any(w.references for w in group) or any(f in needed for w in group for f in w.frames))
+            call = self._call(group, buffers if uses_buffers else None)
+            with self.slot.use(call):
+                y = self.model(x.index_select(0, rows), _take(sigma, rows, x.shape[0]),
+                               **_take(kwargs, rows, x.shape[0]))
+            if out is None:
+                out = torch.zeros((x.shape[0],) + tuple(y.shape[1:]), dtype=y.dtype, device=y.device)
+            _fuse(out, weight_sums, y, group, blocks, n)
+        missing = (weight_sums == 0).nonzero().flatten().tolist()
+        if missing:
+            raise AnimLongError(f"The window plan left frames {missing[:8]} uncovered at this step; "
+                                "choose another schedule or report this plan.")
+        return out
+
+    def _call(self, group: Sequence[Window], buffers) -> MotionCall:
+        if len(group) == 1:
+            return MotionCall(frames=len(group[0].frames), frame_indices=group[0].frames,
+                              reference_frames=group[0].references, motion_scale=self.options.motion_scale,
+                              reference=buffers)
+        # several independent windows as several "videos": no single frame_indices describes them
+        return MotionCall(frames=len(group[0].frames), frame_indices=None, reference_frames=(),
+                          motion_scale=self.options.motion_scale, reference=None)
+
+
+def _check_windows(windows: Sequence[Window], n: int) -> None:
+    if not windows:
+        raise AnimLongError("The window plan is empty; choose another schedule.")
+    for window in windows:
+        if not window.frames or any(f < 0 or f >= n for f in window.frames + window.references):
+            raise AnimLongError(f"A window names frames outside 0..{n - 1}: {window.frames[:8]}...")
+        if any(not (w > 0) or math.isinf(w) for w in window.weights):
+            raise AnimLongError("A window has a fusion weight that is not positive and finite.")
+
+
+def _referenced_later(windows: Sequence[Window]) -> set:
+    """Frames some window references that an earlier window computes."""
+    needed = set()
+    for k, window in enumerate(windows):
+        for earlier in windows[:k]:
+            needed.update(set(window.references) & set(earlier.frames))
+    return needed
+
+
+def _groups(windows: Sequence[Window], needed: set, frames_per_call: int) -> List[List[Window]]:
+    """Consecutive independent windows of one length share a call, up to `frames_per_call` frames."""
+    groups: List[List[Window]] = []
+    for window in windows:
+        independent = not window.references and not needed.intersection(window.frames)
+        if groups and independent and _independent(groups[-1], needed) and \
+                len(groups[-1][0].frames) == len(window.frames) and \
+                (len(groups[-1]) + 1) * len(window.frames) <= frames_per_call:
+            groups[-1].append(window)
+        else:
+            groups.append([window])
+    return groups
+
+
+def _independent(group: Sequence[Window], needed: set) -> bool:
+    return all(not w.references and not needed.intersection(w.frames) for w in group)
+
+
+def _rows(group: Sequence[Window], blocks: int, n: int, device) -> torch.Tensor:
+    """Row indices of a call: per block, per window, its frames (each (block, window) is one video)."""
+    return torch.tensor([b * n + f for b in range(blocks) for w in group for f in w.frames],
+                        dtype=torch.long, device=device)
+
+
+def _take(value: Any, rows: torch.Tensor, count: int) -> Any:
+    """Slice every tensor whose first dim is the row count, through dicts, lists and tuples."""
+    if isinstance(value, torch.Tensor):
+        if value.dim() > 0 and value.shape[0] == count:
+            return value.index_select(0, rows.to(value.device))
+        return value
+    if isinstance(value, dict):
+        return {key: _take(item, rows, count) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_take(item, rows, count) for item in value)
+    return value
+
+
+def _fuse(out: torch.Tensor, weight_sums: torch.Tensor, y: torch.Tensor, group: Sequence[Window],
+          blocks: int, n: int) -> None:
+    """Running weighted average: out += (y - out) * w / (W + w). A frame's first output is copied exactly."""
+    length = len(group[0].frames)
+    y = y.view((blocks, len(group), length) + tuple(y.shape[1:]))
+    for k, window in enumerate(group):
+        frames = torch.tensor(window.frames, dtype=torch.long)
+        weights = torch.tensor(window.weights, dtype=torch.float64)
+        totals = weight_sums[frames] + weights
+        weight_sums[frames] = totals
+        ratio = (weights / totals).to(y.dtype).to(y.device)
+        ratio = ratio.view((length,) + (1,) * (y.dim() - 3))
+        rows = (torch.arange(blocks).unsqueeze(1) * n + frames).flatten().to(y.device)
+        current = out.index_select(0, rows).view((blocks, length) + tuple(y.shape[3:]))
+        fused = current + (y[:, k] - current) * ratio
+        out.index_copy_(0, rows, fused.flatten(0, 1))
