@@ -24,6 +24,7 @@ PHASE_LAWS = ("golden", "van-der-corput", "random")
 REFERENCE_MODES = ("none", "previous", "anchors", "previous+anchors")
 REFERENCE_POSITIONS = ("unique", "window", "none")
 NOISE_MODES = ("per-frame", "freenoise")
+PIN_MODES = ("noised", "clean")
 OUTPUT_FORMATS = ("GIF", "MP4", "WEBP", "PNG")
 
 
@@ -65,6 +66,14 @@ class AnimationOptions:
     last_frame_strength: float = knob(1.0, "Last frame strength",
                                       "img2img: how strongly the optional last image is pinned.",
                                       minimum=0.0, maximum=1.0, step=0.05)
+    keyframe_stride: int = knob(0, "Keyframe stride", "Keyframes first: every this-many-th frame is a keyframe "
+                                "(0: as few as fit one window).", minimum=0, maximum=256, step=1, advanced=True)
+    pin_mode: str = knob("noised", "Pinned frames", "How known frames (init image, keyframes) are shown to the "
+                         "model: re-noised to the current level each step, or clean.", choices=PIN_MODES,
+                         advanced=True)
+    pin_fade: float = knob(0.0, "Pin fade", "How far the pinning strength falls over the steps (0: constant, "
+                           "1: down to nothing at the last step).", minimum=0.0, maximum=1.0, step=0.05,
+                           advanced=True)
 
     def __post_init__(self):
         for f in dataclasses.fields(self):

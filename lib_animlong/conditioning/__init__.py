@@ -1,0 +1,1 @@
+"""Per-frame conditioning: pinned frames, prompt travel."""
