@@ -7,6 +7,8 @@ webui's) as well as newer Pillow: only APIs that exist in both are used.
 import base64
 import os
 import struct
+import subprocess
+import tempfile
 from dataclasses import dataclass
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
@@ -263,19 +265,39 @@ def mp4_size(size: Tuple[int, int], even_size: str = "pad") -> Tuple[int, int]:
 def _write_mp4(frames, size, path, fps, params_text, settings: VideoSettings):
     import imageio_ffmpeg
 
-    output_params = ["-crf", str(settings.mp4_crf), "-preset", settings.mp4_preset, "-movflags", "+faststart"]
+    width, height = mp4_size(size, settings.even_size)
+    _require(width > 0 and height > 0, f"Frames of {size[0]}x{size[1]} are too small for MP4.")
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-v", "error",
+               "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", f"{fps:g}", "-i", "-",
+               "-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", str(settings.mp4_crf),
+               "-preset", settings.mp4_preset, "-movflags", "+faststart"]
     if params_text:
-        output_params += ["-metadata", f"comment={params_text}"]
-    _require(min(mp4_size(size, settings.even_size)) > 0, f"Frames of {size[0]}x{size[1]} are too small for MP4.")
-    writer = imageio_ffmpeg.write_frames(path, mp4_size(size, settings.even_size), fps=fps, codec="libx264",
-                                         pix_fmt_in="rgb24", pix_fmt_out="yuv420p", quality=None,
-                                         macro_block_size=1, output_params=output_params)
-    writer.send(None)  # starts ffmpeg
-    try:
-        for frame in frames:
-            writer.send(_even_frame(_rgb_array(frame), settings.even_size))
-    finally:
-        writer.close()
+        command += ["-metadata", f"comment={params_text}"]
+    _run_ffmpeg(command + [path], (_even_frame(_rgb_array(frame), settings.even_size) for frame in frames))
+
+
+def _run_ffmpeg(command: List[str], frames: Iterator[np.ndarray]):
+    """Pipe raw frames into ffmpeg; a non-zero exit becomes a RuntimeError carrying ffmpeg's own message.
+
+    (imageio-ffmpeg's write_frames ignores ffmpeg's exit status, so a failed write would look like success.)
+    """
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log)
+        try:
+            for frame in frames:
+                process.stdin.write(np.ascontiguousarray(frame).tobytes())
+        except BrokenPipeError:
+            pass  # ffmpeg stopped early; its exit status and log say why
+        finally:
+            try:
+                process.stdin.close()
+            except BrokenPipeError:
+                pass
+            process.wait()
+        if process.returncode != 0:
+            log.seek(0)
+            message = log.read().decode("utf-8", "replace").strip().splitlines()
+            raise RuntimeError(f"ffmpeg failed ({message[-1] if message else f'exit status {process.returncode}'})")
 
 
 # ---- WebP -----------------------------------------------------------------------------------------------
