@@ -128,6 +128,14 @@ def _check_windows(windows: Sequence[Window], n: int) -> None:
             raise AnimLongError(f"A window names frames outside 0..{n - 1}: {window.frames[:8]}...")
         if any(not (w > 0) or math.isinf(w) for w in window.weights):
             raise AnimLongError("A window has a fusion weight that is not positive and finite.")
+    computed = set()
+    for window in windows:
+        early = set(window.references) - computed - set(window.frames)
+        if early:
+            raise AnimLongError(
+                f"A window references frames {sorted(early)[:8]} that no earlier window of this step computed. "
+                "References must point to frames computed earlier in the same step; report this plan.")
+        computed.update(window.frames)
 
 
 def _referenced_later(windows: Sequence[Window]) -> set:
