@@ -19,7 +19,7 @@ def knob(default, label: str, help: str, *, minimum=None, maximum=None, step=Non
 
 
 SCHEDULES = ("anchored-shift", "overlap", "uniform", "shifted", "dilated", "freenoise")
-FUSE_WEIGHTS = ("pyramid", "flat", "gaussian")
+FUSE_WEIGHTS = ("pyramid", "flat", "gaussian", "last")
 PHASE_LAWS = ("golden", "van-der-corput", "random")
 REFERENCE_MODES = ("none", "previous", "anchors", "previous+anchors")
 REFERENCE_POSITIONS = ("unique", "window", "none")
@@ -36,12 +36,17 @@ class AnimationOptions:
     context_length: int = knob(16, "Context length",
                                "Frames the motion module sees at once (at most its positional table: "
                                "24 for v1, 32 for v2/v3).", minimum=2, maximum=128, step=1)
-    schedule: str = knob("anchored-shift", "Schedule", "How frame windows are laid out at each step.",
-                         choices=SCHEDULES)
+    schedule: str = knob("anchored-shift", "Schedule",
+                         "How frame windows are laid out at each step. anchored-shift: combs spanning the "
+                         "whole video while the noise is high, then short shifted windows that see their "
+                         "neighbours and global anchor frames; overlap: static overlapping windows; uniform: "
+                         "the peers' schedule; shifted: non-overlapping windows moved every step; dilated: "
+                         "every 1st/2nd/4th frame; freenoise: windows every 4 frames.", choices=SCHEDULES)
     closed_loop: bool = knob(False, "Closed loop", "Make the last frame flow back into the first.")
     overlap: int = knob(4, "Overlap", "Frames shared by neighbouring windows (overlap schedules).",
                         minimum=0, maximum=64, step=1, advanced=True)
-    fuse_weights: str = knob("pyramid", "Fusion weights", "How overlapping window outputs are averaged.",
+    fuse_weights: str = knob("pyramid", "Fusion weights", "How overlapping window outputs are averaged "
+                             "(last: the last window wins, like the A1111 peer).",
                              choices=FUSE_WEIGHTS, advanced=True)
     phase_law: str = knob("golden", "Phase law", "How shifted windows move between steps.",
                           choices=PHASE_LAWS, advanced=True)
@@ -51,6 +56,12 @@ class AnimationOptions:
     reference_positions: str = knob("unique", "Reference positions",
                                     "Positional encoding of reference frames.", choices=REFERENCE_POSITIONS,
                                     advanced=True)
+    anchor_stride: int = knob(0, "Anchor stride", "Global anchor frames every this-many frames, computed first "
+                              "at each step for the other windows to look at (0: frames / context length).",
+                              minimum=0, maximum=1024, step=1, advanced=True)
+    global_steps: float = knob(0.45, "Global steps", "anchored-shift: fraction of the steps (the noisiest) "
+                               "that use combs spanning the whole video.", minimum=0.0, maximum=1.0, step=0.01,
+                               advanced=True)
     frames_per_call: int = knob(0, "Frames per UNet call",
                                 "Batch independent windows into one UNet call up to this many frames "
                                 "(0: one window per call).", minimum=0, maximum=1024, step=1, advanced=True)

@@ -1,0 +1,50 @@
+"""plan(step, total_steps, num_frames, options): the windows of one denoising step, from the user's options."""
+from typing import List
+
+from ..errors import AnimLongError
+from ..options import AnimationOptions
+from .recipe import Recipe, build
+from .window import Window
+
+_LAYOUTS = {"anchored-shift": "anchored", "overlap": "overlap", "uniform": "uniform", "shifted": "shifted",
+            "dilated": "dilated", "freenoise": "strided"}
+FREENOISE_STRIDE = 4
+
+
+def plan(step: int, total_steps: int, num_frames: int, options: AnimationOptions) -> List[Window]:
+    """Windows in the order they must be computed; a window references only frames computed before it.
+
+    Pure: the same arguments give the same plan. Every frame is output by at least one window, and no
+    window attends to more than 2 x context_length frames (its own plus its references).
+    """
+    _check(step, total_steps, num_frames, options)
+    length = min(options.context_length, num_frames)
+    return build(step, num_frames, length, recipe_for(options, num_frames, total_steps))
+
+
+def recipe_for(options: AnimationOptions, num_frames: int, total_steps: int) -> Recipe:
+    """The recipe the options describe, for a video of `num_frames` frames."""
+    length = min(options.context_length, num_frames)
+    layout = _LAYOUTS[options.schedule]
+    own = max(1, length // 2) if layout == "anchored" else length
+    budget = 2 * length - own
+    previous = options.references in ("previous", "previous+anchors")
+    anchors = options.references in ("anchors", "previous+anchors")
+    previous_refs = (own if anchors else budget) if previous else 0
+    return Recipe(
+        layout=layout, loop=options.closed_loop, overlap=options.overlap, stride=FREENOISE_STRIDE,
+        fuse=options.fuse_weights, phase_law=options.phase_law, own=own,
+        anchor_stride=(options.anchor_stride or -(-num_frames // length)) if anchors else 0,
+        previous_refs=previous_refs, anchor_refs=budget - previous_refs if anchors else 0,
+        global_steps=round(options.global_steps * total_steps) if layout == "anchored" else 0)
+
+
+def _check(step: int, total_steps: int, num_frames: int, options: AnimationOptions) -> None:
+    if num_frames < 1:
+        raise AnimLongError(f"Option 'frames' must be at least 1 to plan windows; got {num_frames}.")
+    if not 0 <= step < max(total_steps, 1):
+        raise AnimLongError(f"Denoising step {step} is outside 0..{total_steps - 1}; the sampler and the "
+                            "window plan disagree on the number of steps.")
+    if options.schedule in ("overlap", "uniform") and options.overlap >= options.context_length:
+        raise AnimLongError(f"Option 'overlap' ({options.overlap}) must be smaller than 'context_length' "
+                            f"({options.context_length}); lower the overlap.")

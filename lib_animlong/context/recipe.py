@@ -1,0 +1,128 @@
+"""A recipe: the full description of a schedule, from which `build` lays out the windows of one step.
+
+`plan` turns user options into a recipe; benchmarks/search_schedules.py builds recipes directly to explore
+what the options do not expose. `build` is a pure function of (step, frame count, window length, recipe).
+"""
+from dataclasses import dataclass, replace
+from typing import Dict, List, Sequence, Tuple
+
+from . import layouts
+from .phase import phase
+from .weights import LAST_WINS_FACTOR, fuse_weights
+from .window import Window
+
+# Weight of frames a window computes only to serve as references: their output barely counts.
+REFERENCE_ONLY = 1e-8
+
+
+@dataclass(frozen=True)
+class Recipe:
+    layout: str = "anchored"     # anchored | overlap | uniform | shifted | dilated | strided
+    loop: bool = False
+    overlap: int = 4             # overlap, uniform
+    stride: int = 4              # strided (FreeNoise)
+    fuse: str = "pyramid"        # flat | pyramid | gaussian | last (last window wins)
+    phase_law: str = "golden"    # how boundaries move from step to step
+    levels: int = 3              # dilated: dilations 1, 2, 4, ... cycled over the steps
+    own: int = 0                 # frames a shifted/anchored window outputs (0: the context length)
+    anchor_stride: int = 0       # global anchors every this-many frames, computed first (0: none)
+    previous_refs: int = 0       # references to the nearest frames of the window computed just before
+    anchor_refs: int = 0         # references to the nearest anchors
+    global_steps: int = 0        # anchored: the first steps use combs spanning the whole video
+    alternate: bool = True       # windows run left to right on even steps, right to left on odd ones
+
+
+def build(step: int, n: int, length: int, recipe: Recipe) -> List[Window]:
+    """The windows of one step, in the order they must be computed."""
+    at = phase(recipe.phase_law, step)
+    if n <= length:
+        return [_whole(n, recipe, at)]
+    reverse = recipe.alternate and step % 2 == 1
+    if recipe.layout == "anchored" and step < recipe.global_steps:
+        combs = layouts.combs(n, -(-n // length), at)
+        return _assemble([(combs[::-1] if reverse else combs, 1.0)], [], n, length,
+                         replace(recipe, previous_refs=length))
+    anchors = _anchors(n, recipe, at)
+    hub = [(layouts.chunks(anchors, length, 0, recipe.loop), REFERENCE_ONLY)] if anchors else []
+    body = _body(step, n, length, recipe, at)
+    return _assemble(hub + [(body[::-1] if reverse else body, None)], anchors, n, length, recipe)
+
+
+def _whole(n: int, recipe: Recipe, at: float) -> Window:
+    """One window sees every frame; looped, its first frame rotates so no frame pair is always the edge."""
+    start = round(at * n) if recipe.loop else 0
+    return Window(tuple((start + i) % n for i in range(n)), (1.0,) * n)
+
+
+def _anchors(n: int, recipe: Recipe, at: float) -> List[int]:
+    stride = recipe.anchor_stride
+    if not stride:
+        return []
+    shift = round(at * stride)
+    return sorted({(f + shift) % n for f in range(0, n, stride)} if recipe.loop else
+                  set(range(shift % stride, n, stride)))
+
+
+def _body(step: int, n: int, length: int, recipe: Recipe, at: float) -> List[Tuple[int, ...]]:
+    kind, loop = recipe.layout, recipe.loop
+    if kind in ("anchored", "shifted"):
+        own = min(recipe.own or length, length)
+        return layouts.chunks(range(n), own, round(at * own), loop)
+    if kind == "overlap":
+        return layouts.overlapping(n, length, recipe.overlap, loop)
+    if kind == "uniform":
+        return layouts.uniform(n, length, recipe.overlap, at, loop)
+    if kind == "dilated":
+        dilation = 2 ** (step % recipe.levels)
+        while dilation > 1 and dilation * length > n:
+            dilation //= 2
+        return layouts.dilated(n, length, dilation, round(at * length), loop)
+    if kind == "strided":
+        return layouts.strided(n, length, recipe.stride)
+    raise ValueError(f"unknown layout {kind!r}")
+
+
+def _distance(a: int, b: int, n: int, loop: bool) -> int:
+    d = abs(a - b)
+    return min(d, n - d) if loop else d
+
+
+def _nearest(candidates: Sequence[int], frames: Sequence[int], count: int, n: int, loop: bool) -> List[int]:
+    """The `count` candidates (not in `frames`) closest in time to any of `frames`."""
+    own = set(frames)
+    ranked = sorted((min(_distance(c, f, n, loop) for f in frames), c) for c in set(candidates) - own)
+    return [c for _, c in ranked[:max(0, count)]]
+
+
+def _assemble(groups, anchors: Sequence[int], n: int, length: int, recipe: Recipe) -> List[Window]:
+    """Windows in computation order with their references and weights.
+
+    groups: (windows, weight) in order; weight None means the recipe's fusion weights."""
+    windows, previous = [], None
+    for frames_list, weight in groups:
+        for frames in frames_list:
+            budget = 2 * length - len(frames)
+            references = _nearest(previous or (), frames, min(recipe.previous_refs, budget), n, recipe.loop)
+            if weight is None:    # anchors are computed before the body windows
+                references += _nearest(set(anchors) - set(references), frames,
+                                       min(recipe.anchor_refs, budget - len(references)), n, recipe.loop)
+            windows.append((frames, weight, tuple(sorted(references))))
+            previous = frames
+    return _weighted(windows, recipe)
+
+
+def _weighted(windows, recipe: Recipe) -> List[Window]:
+    last: Dict[int, int] = {}
+    for index, (frames, _, _) in enumerate(windows):
+        for f in frames:
+            last[f] = index
+    result = []
+    for index, (frames, weight, references) in enumerate(windows):
+        if weight is not None:
+            weights = (weight,) * len(frames)
+        elif recipe.fuse == "last":
+            weights = tuple(1.0 if last[f] == index else LAST_WINS_FACTOR for f in frames)
+        else:
+            weights = fuse_weights(recipe.fuse, len(frames))
+        result.append(Window(tuple(frames), weights, references))
+    return result
