@@ -183,17 +183,19 @@ def _write_gif(frames, size, path, fps, params_text, settings: VideoSettings):
 
 
 def _quantised_frames(frames, settings: VideoSettings) -> Iterator[Image.Image]:
-    palette = _global_palette(frames, settings.gif_palette_samples) if settings.gif_palette == "global" else None
+    if settings.gif_palette == "global":
+        picks = np.linspace(0, len(frames) - 1, min(settings.gif_palette_samples, len(frames))).round()
+        palette = _median_cut_palette([frames[i] for i in np.unique(picks.astype(int))])
     for frame in frames:
         image = _rgb_image(frame)
-        frame_palette = palette if palette is not None else image.quantize(256, method=Image.Quantize.MEDIANCUT)
-        yield _apply_palette(image, frame_palette, settings.gif_dither)
+        yield _apply_palette(image, palette if settings.gif_palette == "global" else _median_cut_palette([image]),
+                             settings.gif_dither)
 
 
-def _global_palette(frames, samples: int) -> Image.Image:
-    """A 256-colour median-cut palette of frames sampled evenly across the whole video, tiled side by side."""
-    picks = np.unique(np.linspace(0, len(frames) - 1, min(samples, len(frames))).round().astype(int))
-    tiles = [_rgb_image(frames[i]) for i in picks]
+def _median_cut_palette(frames) -> Image.Image:
+    """A 256-colour median-cut palette of the frames tiled side by side, each shrunk to at most 256 pixels
+    across first (the palette barely changes; building it gets many times faster)."""
+    tiles = [_rgb_image(frame) for frame in frames]
     tiles = [t if max(t.size) <= 256 else t.resize(_fit(t.size, 256), Image.Resampling.BOX) for t in tiles]
     mosaic = Image.new("RGB", (tiles[0].width * len(tiles), tiles[0].height))
     for i, tile in enumerate(tiles):
