@@ -82,7 +82,7 @@ def save_video(frames: Sequence, folder: str, basename: str, formats: Iterable[s
             path = os.path.join(folder, basename + _EXTENSIONS[fmt])
             try:
                 writers[fmt](frames, size, path, fps, params_text, settings)
-            except (OSError, RuntimeError) as e:  # imageio-ffmpeg reports a failed ffmpeg as RuntimeError
+            except (OSError, RuntimeError) as e:  # RuntimeError: ffmpeg exited with an error
                 _remove_quietly(path)
                 raise _write_error(fmt, path, e) from e
         written[fmt] = path
@@ -177,19 +177,21 @@ def frame_durations_ms(num_frames: int, fps: float, unit_ms: int = 1, minimum_ms
 def _write_gif(frames, size, path, fps, params_text, settings: VideoSettings):
     paletted = list(_quantised_frames(frames, settings))
     extra = {"comment": params_text.encode("utf-8")} if params_text else {}
-    paletted[0].save(path, format="GIF", save_all=True, append_images=paletted[1:],
-                     duration=frame_durations_ms(len(paletted), fps, 10, _GIF_MIN_DELAY_MS), loop=settings.loop, optimize=False,
-                     disposal=1, **extra)
+    durations = frame_durations_ms(len(paletted), fps, unit_ms=10, minimum_ms=_GIF_MIN_DELAY_MS)
+    # Pillow stores only the changed rectangle of each frame and merges identical consecutive frames.
+    paletted[0].save(path, format="GIF", save_all=True, append_images=paletted[1:], duration=durations,
+                     loop=settings.loop, optimize=False, disposal=1, **extra)
 
 
 def _quantised_frames(frames, settings: VideoSettings) -> Iterator[Image.Image]:
+    shared = None
     if settings.gif_palette == "global":
         picks = np.linspace(0, len(frames) - 1, min(settings.gif_palette_samples, len(frames))).round()
-        palette = _median_cut_palette([frames[i] for i in np.unique(picks.astype(int))])
+        shared = _median_cut_palette([frames[i] for i in np.unique(picks.astype(int))])
     for frame in frames:
         image = _rgb_image(frame)
-        yield _apply_palette(image, palette if settings.gif_palette == "global" else _median_cut_palette([image]),
-                             settings.gif_dither)
+        palette = shared if shared is not None else _median_cut_palette([image])
+        yield _apply_palette(image, palette, settings.gif_dither)
 
 
 def _median_cut_palette(frames) -> Image.Image:
@@ -320,8 +322,7 @@ def _write_webp(frames, size, path, fps, params_text, settings: VideoSettings):
     extra = {"exif": exif_user_comment(params_text)} if params_text else {}
     duration = frame_durations_ms(len(images), fps)
     images[0].save(path, format="WEBP", save_all=True, append_images=images[1:], duration=duration,
-                   loop=settings.loop, quality=settings.webp_quality, lossless=settings.webp_lossless,
-                   method=4, minimize_size=False, **extra)
+                   loop=settings.loop, quality=settings.webp_quality, lossless=settings.webp_lossless, **extra)
 
 
 # ---- PNG frames -----------------------------------------------------------------------------------------
