@@ -37,11 +37,11 @@ def build(step: int, n: int, length: int, recipe: Recipe) -> List[Window]:
     at = phase(recipe.phase_law, step)
     if n <= length:
         return [_whole(n, recipe, at)]
-    reverse = recipe.alternate and step % 2 == 1
+    reverse = recipe.alternate and recipe.previous_refs > 0 and step % 2 == 1
     if recipe.layout == "anchored" and step < recipe.global_steps:
         combs = layouts.combs(n, -(-n // length), at)
         return _assemble([(combs[::-1] if reverse else combs, 1.0)], [], n, length,
-                         replace(recipe, previous_refs=length))
+                         replace(recipe, previous_refs=length if recipe.previous_refs else 0))
     anchors = _anchors(n, recipe, at)
     hub = [(layouts.chunks(anchors, length, 0, recipe.loop), REFERENCE_ONLY)] if anchors else []
     body = _body(step, n, length, recipe, at)
