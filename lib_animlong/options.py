@@ -37,9 +37,9 @@ class AnimationOptions:
                                "Frames the motion module sees at once (at most its positional table: "
                                "24 for v1, 32 for v2/v3).", minimum=2, maximum=128, step=1)
     schedule: str = knob("anchored-shift", "Schedule",
-                         "How frame windows are laid out at each step. anchored-shift: combs spanning the "
-                         "whole video while the noise is high, then short shifted windows that see their "
-                         "neighbours and global anchor frames; overlap: static overlapping windows; uniform: "
+                         "How frame windows are laid out at each step. anchored-shift: windows spanning the "
+                         "whole video while the noise is high, then shifted windows that see their "
+                         "neighbours and anchor frames; overlap: static overlapping windows; uniform: "
                          "the peers' schedule; shifted: non-overlapping windows moved every step; dilated: "
                          "every 1st/2nd/4th frame; freenoise: windows every 4 frames.", choices=SCHEDULES)
     closed_loop: bool = knob(False, "Closed loop", "Make the last frame flow back into the first.")
@@ -56,11 +56,12 @@ class AnimationOptions:
     reference_positions: str = knob("unique", "Reference positions",
                                     "Positional encoding of reference frames.", choices=REFERENCE_POSITIONS,
                                     advanced=True)
-    anchor_stride: int = knob(0, "Anchor stride", "Global anchor frames every this-many frames, computed first "
-                              "at each step for the other windows to look at (0: frames / context length).",
+    anchor_stride: int = knob(0, "Anchor stride", "Anchor frames every this-many frames, computed first at each "
+                              "step for the other windows to look at (0: half the context length).",
                               minimum=0, maximum=1024, step=1, advanced=True)
-    global_steps: float = knob(0.45, "Global steps", "anchored-shift: fraction of the steps (the noisiest) "
-                               "that use combs spanning the whole video.", minimum=0.0, maximum=1.0, step=0.01,
+    global_steps: float = knob(0.53, "Global steps", "anchored-shift: fraction of the steps (the noisiest) "
+                               "whose windows span the whole video: combs of every d-th frame that all look at "
+                               "one hub comb, narrowing to every 2nd frame.", minimum=0.0, maximum=1.0, step=0.01,
                                advanced=True)
     frames_per_call: int = knob(0, "Frames per UNet call",
                                 "Batch independent windows into one UNet call up to this many frames "

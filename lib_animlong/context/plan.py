@@ -26,17 +26,18 @@ def recipe_for(options: AnimationOptions, num_frames: int, total_steps: int) -> 
     """The recipe the options describe, for a video of `num_frames` frames."""
     length = min(options.context_length, num_frames)
     layout = _LAYOUTS[options.schedule]
-    own = max(1, length // 2) if layout == "anchored" else length
-    budget = 2 * length - own
     previous = options.references in ("previous", "previous+anchors")
     anchors = options.references in ("anchors", "previous+anchors")
-    previous_refs = (own if anchors else budget) if previous else 0
+    budget = length    # a window of `length` frames may look at as many again
+    previous_refs = (budget // 2 if anchors else budget) if previous else 0
+    anchored = layout == "anchored"
     return Recipe(
         layout=layout, loop=options.closed_loop, overlap=options.overlap, stride=FREENOISE_STRIDE,
-        fuse=options.fuse_weights, phase_law=options.phase_law, own=own,
-        anchor_stride=(options.anchor_stride or -(-num_frames // length)) if anchors else 0,
+        fuse=options.fuse_weights, phase_law=options.phase_law, own=length,
+        anchor_stride=(options.anchor_stride or max(2, length // 2)) if anchors else 0,
         previous_refs=previous_refs, anchor_refs=budget - previous_refs if anchors else 0,
-        global_steps=round(options.global_steps * total_steps) if layout == "anchored" else 0)
+        global_steps=round(options.global_steps * total_steps) if anchored else 0,
+        comb_links="hub", shift_combs=False, comb_levels=True)
 
 
 def _check(step: int, total_steps: int, num_frames: int, options: AnimationOptions) -> None:

@@ -28,7 +28,10 @@ class Recipe:
     anchor_stride: int = 0       # global anchors every this-many frames, computed first (0: none)
     previous_refs: int = 0       # references to the nearest frames of the window computed just before
     anchor_refs: int = 0         # references to the nearest anchors
-    global_steps: int = 0        # anchored: the first steps use combs spanning the whole video
+    global_steps: int = 0        # the first (noisiest) steps use combs spanning the whole video
+    comb_links: str = "chain"    # combs look at the comb before them (chain) or at the first one (hub)
+    shift_combs: bool = True     # the first comb's residue moves with the step's phase
+    comb_levels: bool = False    # hub combs narrow to every 4th, 2nd frame over the global steps
     alternate: bool = True       # windows run left to right on even steps, right to left on odd ones
 
 
@@ -38,14 +41,35 @@ def build(step: int, n: int, length: int, recipe: Recipe) -> List[Window]:
     if n <= length:
         return [_whole(n, recipe, at)]
     reverse = recipe.alternate and recipe.previous_refs > 0 and step % 2 == 1
-    if recipe.layout == "anchored" and step < recipe.global_steps:
-        combs = layouts.combs(n, -(-n // length), at)
-        return _assemble([(combs[::-1] if reverse else combs, 1.0)], [], n, length,
-                         replace(recipe, previous_refs=length if recipe.previous_refs else 0))
+    if step < recipe.global_steps:
+        return _global(step, n, length, recipe, at, reverse)
     anchors = _anchors(n, recipe, at)
     hub = [(layouts.chunks(anchors, length, 0, recipe.loop), REFERENCE_ONLY)] if anchors else []
     body = _body(step, n, length, recipe, at)
     return _assemble(hub + [(body[::-1] if reverse else body, None)], anchors, n, length, recipe)
+
+
+def _global(step: int, n: int, length: int, recipe: Recipe, at: float, reverse: bool) -> List[Window]:
+    """The noisiest steps: windows spanning the whole video (combs of every d-th frame)."""
+    widest = -(-n // length)
+    combs = layouts.combs(n, widest, at if recipe.shift_combs else 0.0)
+    if not (recipe.previous_refs or recipe.anchor_refs):
+        return _assemble([(combs, 1.0)], [], n, length, recipe)
+    if recipe.comb_links == "chain":    # each comb looks at the one before it
+        return _assemble([(combs[::-1] if reverse else combs, 1.0)], [], n, length,
+                         replace(recipe, previous_refs=length if recipe.previous_refs else 0))
+    # hub: the first comb is computed first and every other window looks at it; with `comb_levels` the
+    # other windows narrow from combs to every 2nd frame over the global steps (coarse to fine)
+    hub = combs[0]
+    dilation = widest
+    if recipe.comb_levels:
+        halvings = max(1, (widest - 1).bit_length() - 1)
+        dilation = max(2, widest >> (step * (halvings + 1) // recipe.global_steps))
+    rest = [f for f in range(n) if f not in set(hub)]
+    others = [window for r in range(dilation)
+              for window in layouts.chunks([f for f in rest if f % dilation == r], length, 0, recipe.loop)]
+    return _assemble([([hub], 1.0), (others, None)], hub, n, length,
+                     replace(recipe, previous_refs=0, anchor_refs=length, fuse="flat"))
 
 
 def _whole(n: int, recipe: Recipe, at: float) -> Window:

@@ -1,0 +1,111 @@
+"""The oracle benchmark (../shared/docs/oracle.md): seams and drift of every schedule in a Gaussian video
+world whose exact denoiser is known, relative to the full-sequence denoiser.
+
+    .venv/bin/python benchmarks/oracle.py [--quick]
+
+Runs the real `plan`, `WindowedDenoiser` and k-diffusion samplers with only the UNet swapped for the exact
+posterior mean, prints one table per scenario and writes them to the "Oracle" section of
+benchmarks/RESULTS.md (other sections are kept). A few minutes on one core.
+"""
+import argparse
+import os
+import sys
+import time
+from typing import List, Sequence, Tuple
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from lib_animlong.context import plan  # noqa: E402
+from lib_animlong.options import AnimationOptions  # noqa: E402
+
+from oracle_run import STEPS, initial_noise, run  # noqa: E402
+from oracle_world import CHANNELS, SHARED, TIME_SCALE, Figures, figures  # noqa: E402
+import results  # noqa: E402
+
+CONTEXT = 16
+SEED = 0
+PEERS = [
+    ("peer: overlap 4, flat", dict(schedule="overlap", overlap=4, fuse_weights="flat", references="none")),
+    ("peer: overlap 4, pyramid", dict(schedule="overlap", overlap=4, fuse_weights="pyramid", references="none")),
+    ("peer: uniform, van der Corput, last wins", dict(schedule="uniform", overlap=4, fuse_weights="last",
+                                                      phase_law="van-der-corput", references="none")),
+    ("peer: FreeNoise windows, stride 4, pyramid", dict(schedule="freenoise", fuse_weights="pyramid",
+                                                        references="none")),
+]
+OURS = [
+    ("**default** (anchored-shift)", dict()),
+    ("anchored-shift, no global steps", dict(global_steps=0.0)),
+    ("anchored-shift, previous only", dict(references="previous")),
+    ("shifted, golden", dict(schedule="shifted", references="none")),
+    ("shifted, van der Corput", dict(schedule="shifted", phase_law="van-der-corput", references="none")),
+    ("shifted, random", dict(schedule="shifted", phase_law="random", references="none")),
+    ("shifted, golden + previous", dict(schedule="shifted", references="previous")),
+    ("shifted, golden + anchors", dict(schedule="shifted", references="anchors")),
+    ("shifted, golden + previous + anchors", dict(schedule="shifted", references="previous+anchors")),
+    ("overlap 4, gaussian", dict(schedule="overlap", fuse_weights="gaussian", references="none")),
+    ("overlap 4, pyramid + previous", dict(schedule="overlap", references="previous")),
+    ("uniform, van der Corput, pyramid", dict(schedule="uniform", phase_law="van-der-corput",
+                                              references="none")),
+    ("dilated 1/2/4", dict(schedule="dilated", references="none")),
+    ("dilated 1/2/4 + previous", dict(schedule="dilated", references="previous")),
+]
+QUICK = {"**default** (anchored-shift)"} | {label for label, _ in PEERS}
+
+
+def evaluate(rows: Sequence[Tuple[str, dict]], n: int, loop: bool, ancestral: bool, videos: int):
+    noise = initial_noise(n, videos, CHANNELS, SEED)
+    full, _ = run(None, n, loop, noise, ancestral=ancestral, seed=SEED)
+    table = [("full-sequence denoiser", figures(full, full, n, CONTEXT, 1.0))]
+    for label, changes in rows:
+        options = AnimationOptions(frames=n, context_length=CONTEXT, closed_loop=loop).replace(**changes)
+        result, cost = run(lambda step: plan(step, STEPS, n, options), n, loop, noise,
+                           ancestral=ancestral, seed=SEED)
+        table.append((label, figures(result, full, n, CONTEXT, cost)))
+    return table
+
+
+def markdown(title: str, table: List[Tuple[str, Figures]]) -> str:
+    lines = [f"### {title}", "",
+             "| schedule | seam | coherence | cov error | loop seam | cost |", "| --- | --- | --- | --- | --- | --- |"]
+    for label, f in table:
+        lines.append(f"| {label} | {f.seam:.3f} | {f.coherence:.3f} | {f.cov_error:.3f} | {f.loop_seam:.2f} "
+                     f"| {f.cost:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="only the default and the peers")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
+    args = parser.parse_args(argv)
+    started = time.time()
+    ours = [row for row in OURS if not args.quick or row[0] in QUICK]
+    scenarios = [
+        (f"N = 64, L = {CONTEXT}, Euler", 64, False, False, 256),
+        (f"N = 256, L = {CONTEXT}, Euler", 256, False, False, 256),
+        (f"Loop world, N = 64, L = {CONTEXT}, Euler (every schedule with closed_loop)", 64, True, False, 256),
+        (f"N = 64, L = {CONTEXT}, Euler ancestral", 64, False, True, 256),
+    ]
+    sections = []
+    for title, n, loop, ancestral, videos in scenarios:
+        rows = PEERS + ours
+        if loop:
+            rows = rows + [("default without closed_loop", dict(closed_loop=False))]
+        section = markdown(title, evaluate(rows, n, loop, ancestral, videos))
+        print(section, flush=True)
+        sections.append(section)
+    header = (
+        f"Gaussian video world (a = {SHARED}, l = {TIME_SCALE:g}, {CHANNELS} channels, 256 videos at N = 64, "
+        f"256 at N = 256), exact posterior mean as the model, {STEPS} steps, Karras sigmas (14.6 to 0.03, "
+        f"rho 7), seed {SEED}; every figure relative to the full-sequence denoiser with the same sampler and "
+        "noise (see ../shared/docs/oracle.md). Run through the real `plan`, `WindowedDenoiser` and "
+        "k-diffusion samplers: `.venv/bin/python benchmarks/oracle.py` "
+        f"({time.time() - started:.0f} s on one core).\n")
+    if not args.no_write and not args.quick:
+        results.write_section("Oracle", header + "\n" + "\n".join(sections))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

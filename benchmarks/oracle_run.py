@@ -1,0 +1,44 @@
+"""Run one schedule in the oracle world through the real k-diffusion sampler and WindowedDenoiser."""
+from typing import Callable, List, Optional
+
+import torch
+
+from lib_animlong import kdiffusion
+from lib_animlong.context import Window
+from lib_animlong.motion.call import CallSlot
+from lib_animlong.options import AnimationOptions
+from lib_animlong.sampling import WindowedDenoiser
+
+from oracle_world import PosteriorMeanModel, sample_prior
+
+STEPS, SIGMA_MIN, SIGMA_MAX, RHO = 30, 0.03, 14.6, 7.0
+PlanForStep = Callable[[int], List[Window]]
+
+
+def sigmas() -> torch.Tensor:
+    sampling, _ = kdiffusion.load()
+    return sampling.get_sigmas_karras(STEPS, SIGMA_MIN, SIGMA_MAX, rho=RHO).double()
+
+
+def initial_noise(n: int, videos: int, channels: int, seed: int) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return SIGMA_MAX * torch.randn(videos * n, channels, 1, 1, generator=generator, dtype=torch.float64)
+
+
+def run(plan_for_step: Optional[PlanForStep], n: int, loop: bool, noise: torch.Tensor,
+        ancestral: bool = False, seed: int = 0):
+    """Sample with the plan (None: the full-sequence denoiser). Returns (result, cost)."""
+    sampling, _ = kdiffusion.load()
+    slot = CallSlot()
+    model = PosteriorMeanModel(n, loop, slot)
+    schedule = sigmas()
+    denoiser = model if plan_for_step is None else WindowedDenoiser(
+        model, slot, AnimationOptions(frames=n), num_frames=n, sigmas=schedule,
+        planner=lambda step, total_steps, num_frames, options: plan_for_step(step))
+    if ancestral:
+        torch.manual_seed(seed)
+        result = sampling.sample_euler_ancestral(denoiser, noise.clone(), schedule, disable=True)
+    else:
+        result = sampling.sample_euler(denoiser, noise.clone(), schedule, disable=True)
+    cost = model.rows_pushed / (noise.shape[0] * STEPS)
+    return result, cost
