@@ -1,11 +1,11 @@
 """Temporal reference buffers: frames computed by one window, attended to read-only by later windows.
 
 One `ReferenceBuffers` lives for one model evaluation (one denoising step's pass over all windows), so it
-is cleared every step by construction. In every temporal attention layer it keeps the LayerNorm'd inputs
-(before positional encoding) of the frames later windows reference, and only those: memory is
-O(referenced frames). The sequences axis of those inputs is (videos * h * w), so cond blocks and videos
-are kept apart for free as long as every call of the evaluation has the same blocks, which the windowed
-denoiser guarantees.
+is cleared every step by construction, and the windowed denoiser releases frames no later window reads as
+it goes. In every temporal attention layer it keeps the LayerNorm'd inputs (before positional encoding) of
+the frames later windows reference, and only those: memory is O(referenced frames in flight). The
+sequences axis of those inputs is (videos * h * w), so cond blocks and videos are kept apart for free as
+long as every call of the evaluation has the same blocks, which the windowed denoiser guarantees.
 
 Positions of references (`reference_positions`), with R references and a window of F frames:
   unique  references take positions 0..R-1 in the order the window lists them, the window's frames
@@ -31,6 +31,13 @@ class ReferenceBuffers:
         self.needed = frozenset(needed)
         self.positions = positions
         self.kept: Dict[str, Dict[int, torch.Tensor]] = {}
+
+    def retain(self, needed: Iterable[int]) -> None:
+        """From now on keep only `needed` frames; buffered frames outside it are released."""
+        self.needed = frozenset(needed)
+        for layer in self.kept.values():
+            for frame in [f for f in layer if f not in self.needed]:
+                del layer[frame]
 
     def kept_frames(self) -> int:
         """Frame features held, summed over layers."""

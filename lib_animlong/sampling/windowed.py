@@ -91,12 +91,17 @@ class WindowedDenoiser:
                 return self.model(x, sigma, **kwargs)
         needed = _referenced_later(windows)
         buffers = ReferenceBuffers(needed, self.options.reference_positions) if needed else None
+        live = _live_references(windows)
         out = None
         weight_sums = torch.zeros(n, dtype=torch.float64)
+        first = 0
         for group in _groups(windows, needed, self.options.frames_per_call):
             rows = _rows(group, blocks, n, x.device)
             uses_buffers = buffers is not None and (
                 any(w.references for w in group) or any(f in needed for w in group for f in w.frames))
+            if uses_buffers:
+                buffers.retain(needed & live[first])  # frames no window from here on reads are dropped
+            first += len(group)
             call = self._call(group, buffers if uses_buffers else None)
             with self.slot.use(call):
                 y = self.model(x.index_select(0, rows), _take(sigma, rows, x.shape[0]),
@@ -145,6 +150,15 @@ def _referenced_later(windows: Sequence[Window]) -> set:
         for earlier in windows[:k]:
             needed.update(set(window.references) & set(earlier.frames))
     return needed
+
+
+def _live_references(windows: Sequence[Window]) -> List[frozenset]:
+    """For each window, the frames it or any later window references."""
+    live, seen = [], frozenset()
+    for window in reversed(windows):
+        seen = seen.union(window.references)
+        live.append(seen)
+    return live[::-1]
 
 
 def _groups(windows: Sequence[Window], needed: set, frames_per_call: int) -> List[List[Window]]:
