@@ -65,7 +65,7 @@ def test_windows_wrap_only_with_closed_loop():
     def wraps(windows, n):
         return any(n - 1 in w.frames and 0 in w.frames and len(w.frames) < n for w in windows)
 
-    for schedule in ("overlap", "uniform", "shifted"):
+    for schedule in ("overlap", "shifted"):   # the peers' uniform schedule always wraps
         o = options(schedule=schedule, references="previous")
         looped = [plan(s, STEPS, 64, o.replace(closed_loop=True)) for s in range(STEPS)]
         straight = [plan(s, STEPS, 64, o) for s in range(STEPS)]
@@ -112,6 +112,13 @@ def test_last_window_wins():
     windows = plan(3, STEPS, 64, bare(schedule="uniform", fuse_weights="last", phase_law="van-der-corput"))
     last = {f: k for k, w in enumerate(windows) for f in w.frames}
     assert fused_source(windows, 64) == pytest.approx([last[f] for f in range(64)], abs=1e-6)
+
+
+def test_uniform_schedule_wraps_like_the_peers():
+    straight = plan(1, STEPS, 64, bare(schedule="uniform", overlap=4))
+    looped = plan(1, STEPS, 64, bare(schedule="uniform", overlap=4, closed_loop=True))
+    assert (len(straight), len(looped)) == (5, 6)
+    assert any(63 in w.frames and 0 in w.frames for w in straight)
 
 
 def test_uniform_schedule_moves_by_van_der_corput():

@@ -25,20 +25,15 @@ def overlapping(n: int, length: int, overlap: int, loop: bool) -> List[Frames]:
 
 
 def uniform(n: int, length: int, overlap: int, phase: float, loop: bool) -> List[Frames]:
-    """The peers' uniform schedule: windows every `length - overlap` frames from a per-step offset.
+    """The peers' uniform schedule: windows every `length - overlap` frames from `phase * n`, wrapping.
 
-    Looped, the windows run round the circle from `phase * n`; otherwise the offset is taken within
-    one stride and the frames before it get a window of their own, so nothing wraps.
+    As the peers ship it, windows wrap round the end even without `loop`; `loop` adds the window that
+    overlaps the join.
     """
     stride = length - overlap
-    if loop:
-        start = round(phase * n)
-        count = math.ceil(n / stride)
-        return [tuple((start + k * stride + i) % n for i in range(length)) for k in range(count)]
-    start = round(phase * stride) % stride
-    starts = ([0] if start else []) + list(range(start, n - overlap, stride))
-    starts = sorted({min(s, n - length) for s in starts})
-    return [tuple(range(s, s + length)) for s in starts]
+    start = round(phase * n)
+    count = math.ceil((n if loop else n - overlap) / stride)
+    return [tuple((start + k * stride + i) % n for i in range(length)) for k in range(count)]
 
 
 def chunks(frames: Sequence[int], length: int, offset: int, loop: bool) -> List[Frames]:
