@@ -2,8 +2,10 @@
 from typing import Callable, List, Optional
 
 import torch
+from einops import rearrange
 
 from lib_animlong import kdiffusion
+from lib_animlong.conditioning.pinning import keyframes_first
 from lib_animlong.context import Window
 from lib_animlong.motion.call import CallSlot
 from lib_animlong.options import AnimationOptions
@@ -25,6 +27,14 @@ def initial_noise(n: int, videos: int, channels: int, seed: int) -> torch.Tensor
     return SIGMA_MAX * torch.randn(videos * n, channels, 1, 1, generator=generator, dtype=torch.float64)
 
 
+def stepwise(model: PosteriorMeanModel, windowed: WindowedDenoiser):
+    """The sampler's model function: each evaluation is one step of reference buffers for the oracle."""
+    def denoise(x, sigma, **kwargs):
+        model.new_step()
+        return windowed(x, sigma, **kwargs)
+    return denoise
+
+
 def run(plan_for_step: Optional[PlanForStep], n: int, loop: bool, noise: torch.Tensor,
         ancestral: bool = False, seed: int = 0):
     """Sample with the plan (None: the full-sequence denoiser). Returns (result, cost)."""
@@ -32,9 +42,9 @@ def run(plan_for_step: Optional[PlanForStep], n: int, loop: bool, noise: torch.T
     slot = CallSlot()
     model = PosteriorMeanModel(n, loop, slot)
     schedule = sigmas()
-    denoiser = model if plan_for_step is None else WindowedDenoiser(
+    denoiser = model if plan_for_step is None else stepwise(model, WindowedDenoiser(
         model, slot, AnimationOptions(frames=n), num_frames=n, sigmas=schedule,
-        planner=lambda step, total_steps, num_frames, options: plan_for_step(step))
+        planner=lambda step, total_steps, num_frames, options: plan_for_step(step)))
     if ancestral:
         torch.manual_seed(seed)
         result = sampling.sample_euler_ancestral(denoiser, noise.clone(), schedule, disable=True)
@@ -42,3 +52,30 @@ def run(plan_for_step: Optional[PlanForStep], n: int, loop: bool, noise: torch.T
         result = sampling.sample_euler(denoiser, noise.clone(), schedule, disable=True)
     cost = model.rows_pushed / (noise.shape[0] * STEPS)
     return result, cost
+
+
+def run_keyframes_first(options: AnimationOptions, n: int, loop: bool, noise: torch.Tensor,
+                        ancestral: bool = False, seed: int = 0):
+    """The two-pass mode through the real pinning code: keyframes sampled jointly, then every frame with
+    the keyframes pinned. Returns (result, cost) like `run`."""
+    sampling, _ = kdiffusion.load()
+    schedule = sigmas()
+    videos = noise.shape[0] // n
+    unit = rearrange(noise / SIGMA_MAX, "(v f) c h w -> f v c h w", f=n)
+    pushed = []
+
+    def sample(frames, pins):
+        slot = CallSlot()
+        model = PosteriorMeanModel(n, loop, slot, clip=frames)
+        denoiser = stepwise(model, WindowedDenoiser(model, slot, options, num_frames=len(frames),
+                                                    sigmas=schedule, pins=pins))
+        x = rearrange(SIGMA_MAX * unit[list(frames)], "f v c h w -> (v f) c h w")
+        if ancestral:
+            torch.manual_seed(seed + len(frames))
+        sampler = sampling.sample_euler_ancestral if ancestral else sampling.sample_euler
+        out = sampler(denoiser, x, schedule, disable=True)
+        pushed.append(model.rows_pushed)
+        return rearrange(out, "(v f) c h w -> f v c h w", v=videos)
+
+    latents, _ = keyframes_first(sample, unit, options)
+    return rearrange(latents, "f v c h w -> (v f) c h w"), sum(pushed) / (noise.shape[0] * STEPS)

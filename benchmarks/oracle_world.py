@@ -7,7 +7,7 @@ compares a result with the full-sequence denoiser's.
 """
 import math
 from dataclasses import dataclass
-from typing import Dict, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 
@@ -42,16 +42,24 @@ class PosteriorMeanModel:
     """D(x_S, s)_F = K[F, S] (K[S, S] + diag(s_S^2))^-1 x_S for the frames F of the call in flight.
 
     S is the call's own frames plus its reference frames. A reference must have been pushed earlier in
-    the same step (asserted); its noisy value is the one the step saw. With no MotionCall on the slot the
+    the same step (asserted; `new_step` starts a step); its noisy value and noise level are the ones the
+    step saw. With no MotionCall on the slot the
     call is the full-sequence denoiser (rows = videos x all frames). Counts the rows pushed.
     """
 
-    def __init__(self, n: int, loop: bool, slot: CallSlot):
-        self.n, self.kernel, self.slot = n, covariance(n, loop), slot
+    def __init__(self, n: int, loop: bool, slot: CallSlot, clip: Optional[Sequence[int]] = None):
+        """clip: the absolute frames a clip of a multi-pass run is made of (default: all n)."""
+        kernel = covariance(n, loop)
+        if clip is not None:
+            kernel, n = kernel[list(clip)][:, list(clip)], len(clip)
+        self.n, self.kernel, self.slot = n, kernel, slot
         self.rows_pushed = 0
         self.calls = 0
-        self._step_sigma = None
         self._seen: Dict[int, Tuple[torch.Tensor, float]] = {}  # frame -> (x of every video, its sigma)
+
+    def new_step(self) -> None:
+        """A new evaluation of the whole video begins: frames seen before are no longer references."""
+        self._seen = {}
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor, **kwargs) -> torch.Tensor:
         call = self.slot.current
@@ -62,9 +70,6 @@ class PosteriorMeanModel:
         self.rows_pushed += x.shape[0]
         self.calls += 1
 
-        step_sigma = float(sigma.max())
-        if step_sigma != self._step_sigma:
-            self._step_sigma, self._seen = step_sigma, {}
         own = x.reshape(videos, len(frames), -1)
         own_sigma = sigma.reshape(videos, len(frames))[0]
         for k, f in enumerate(frames):

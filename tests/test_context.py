@@ -173,3 +173,16 @@ def test_bad_frame_counts_and_steps_are_refused():
     with pytest.raises(AnimLongError, match="'fuse_weights'"):
         options(fuse_weights="median")
     assert "last" in FUSE_WEIGHTS
+
+
+def test_keyframes_pinned_clean_are_shown_first_and_never_recomputed():
+    o = options(frames=64, keyframes_first=True, pin_mode="clean", keyframe_stride=4)
+    for step in (0, 20):
+        windows = plan(step, STEPS, 64, o)
+        keys = set(range(0, 64, 4))
+        assert set(windows[0].frames) == keys
+        assert all(not keys & set(w.frames) and keys & set(w.references) for w in windows[1:])
+    first_pass = plan(3, STEPS, 16, o)          # the keyframes alone: one window
+    assert first_pass == [Window(tuple(range(16)), (1.0,) * 16)]
+    noised = plan(20, STEPS, 64, o.replace(pin_mode="noised"))
+    assert set(noised[0].frames) != set(range(0, 64, 4))

@@ -1,6 +1,7 @@
 """plan(step, total_steps, num_frames, options): the windows of one denoising step, from the user's options."""
-from typing import List
+from typing import List, Tuple
 
+from ..conditioning.pinning import keyframe_indices, keyframe_stride
 from ..errors import AnimLongError
 from ..options import AnimationOptions
 from .recipe import Recipe, build
@@ -26,18 +27,26 @@ def recipe_for(options: AnimationOptions, num_frames: int, total_steps: int) -> 
     """The recipe the options describe, for a video of `num_frames` frames."""
     length = min(options.context_length, num_frames)
     layout = _LAYOUTS[options.schedule]
+    keyframes = _pinned_keyframes(options, num_frames)
     previous = options.references in ("previous", "previous+anchors")
-    anchors = options.references in ("anchors", "previous+anchors")
+    anchors = options.references in ("anchors", "previous+anchors") or bool(keyframes)
     budget = length    # a window of `length` frames may look at as many again
     previous_refs = (budget // 2 if anchors else budget) if previous else 0
-    anchored = layout == "anchored"
+    anchored = layout == "anchored" and not keyframes    # pinned keyframes already hold the whole video
     return Recipe(
         layout=layout, loop=options.closed_loop, overlap=options.overlap, stride=FREENOISE_STRIDE,
         fuse=options.fuse_weights, phase_law=options.phase_law, own=length,
         anchor_stride=(options.anchor_stride or max(2, length // 2)) if anchors else 0,
         previous_refs=previous_refs, anchor_refs=budget - previous_refs if anchors else 0,
         global_steps=round(options.global_steps * total_steps) if anchored else 0,
-        comb_links="hub", shift_combs=False, comb_levels=True)
+        comb_links="hub", shift_combs=False, comb_levels=True, keyframes=keyframes)
+
+
+def _pinned_keyframes(options: AnimationOptions, num_frames: int) -> Tuple[int, ...]:
+    """Keyframes first, second pass: the keyframes are pinned clean, every window may look at them."""
+    if not options.keyframes_first or num_frames != options.frames or options.pin_mode != "clean":
+        return ()
+    return tuple(keyframe_indices(num_frames, keyframe_stride(options)))
 
 
 def _check(step: int, total_steps: int, num_frames: int, options: AnimationOptions) -> None:

@@ -33,6 +33,7 @@ class Recipe:
     shift_combs: bool = True     # the first comb's residue moves with the step's phase
     comb_levels: bool = False    # hub combs narrow to every 4th, 2nd frame over the global steps
     alternate: bool = True       # windows run left to right on even steps, right to left on odd ones
+    keyframes: Tuple[int, ...] = ()  # frames pinned clean by an earlier pass: the anchors, never recomputed
 
 
 def build(step: int, n: int, length: int, recipe: Recipe) -> List[Window]:
@@ -43,9 +44,10 @@ def build(step: int, n: int, length: int, recipe: Recipe) -> List[Window]:
     reverse = recipe.alternate and recipe.previous_refs > 0 and step % 2 == 1
     if step < recipe.global_steps:
         return _global(step, n, length, recipe, at, reverse)
-    anchors = _anchors(n, recipe, at)
+    anchors = list(recipe.keyframes) or _anchors(n, recipe, at)
     hub = [(layouts.chunks(anchors, length, 0, recipe.loop), REFERENCE_ONLY)] if anchors else []
-    body = _body(step, n, length, recipe, at)
+    # pinned keyframes are known: the hub shows them, no other window outputs them again
+    body = _body(step, n, length, recipe, at, set(recipe.keyframes))
     return _assemble(hub + [(body[::-1] if reverse else body, None)], anchors, n, length, recipe)
 
 
@@ -87,11 +89,14 @@ def _anchors(n: int, recipe: Recipe, at: float) -> List[int]:
                   set(range(shift % stride, n, stride)))
 
 
-def _body(step: int, n: int, length: int, recipe: Recipe, at: float) -> List[Tuple[int, ...]]:
+def _body(step: int, n: int, length: int, recipe: Recipe, at: float, skip) -> List[Tuple[int, ...]]:
     kind, loop = recipe.layout, recipe.loop
     if kind in ("anchored", "shifted"):
         own = min(recipe.own or length, length)
-        return layouts.chunks(range(n), own, round(at * own), loop)
+        return layouts.chunks([f for f in range(n) if f not in skip], own, round(at * own), loop)
+    if skip:
+        kept = [tuple(f for f in window if f not in skip) for window in _body(step, n, length, recipe, at, ())]
+        return [window for window in kept if window]
     if kind == "overlap":
         return layouts.overlapping(n, length, recipe.overlap, loop)
     if kind == "uniform":
