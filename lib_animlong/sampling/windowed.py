@@ -59,8 +59,8 @@ class WindowedDenoiser:
     def step_of(self, sigma) -> int:
         if self.log_sigmas is None:
             raise AnimLongError("The windowed denoiser was built without sigmas; pass step= on every call.")
-        value = torch.as_tensor(sigma, dtype=torch.float64).flatten()[0]
-        return int((self.log_sigmas - value.clamp(min=1e-12).log()).abs().argmin())
+        value = float(torch.as_tensor(sigma).flatten()[0])
+        return int((self.log_sigmas - math.log(max(value, 1e-12))).abs().argmin())
 
     def windows(self, step: int) -> List[Window]:
         windows = self.planner(step, self.total_steps, self.num_frames, self.options)
