@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib_animlong.context import plan  # noqa: E402
 from lib_animlong.options import AnimationOptions  # noqa: E402
 
-from oracle_run import STEPS, initial_noise, run  # noqa: E402
+from oracle_run import STEPS, initial_noise, run, run_keyframes_first  # noqa: E402
 from oracle_world import CHANNELS, SHARED, TIME_SCALE, Figures, figures  # noqa: E402
 import results  # noqa: E402
 
@@ -41,6 +41,9 @@ OURS = [
     ("anchored-shift, previous only", dict(references="previous")),
     ("anchored-shift, anchors only", dict(references="anchors")),
     ("anchored-shift, van der Corput", dict(phase_law="van-der-corput")),
+    ("keyframes first, clean pins (two passes, anchored-shift)", dict(keyframes_first=True, pin_mode="clean")),
+    ("keyframes first, noised pins (two passes, anchored-shift)", dict(keyframes_first=True,
+                                                                      pin_mode="noised")),
     ("shifted, golden", dict(schedule="shifted", references="none")),
     ("shifted, van der Corput", dict(schedule="shifted", phase_law="van-der-corput", references="none")),
     ("shifted, random", dict(schedule="shifted", phase_law="random", references="none")),
@@ -53,7 +56,7 @@ OURS = [
     ("dilated 1/2/4", dict(schedule="dilated", references="none")),
     ("dilated 1/2/4 + previous", dict(schedule="dilated", references="previous")),
 ]
-QUICK = {"**default** (anchored-shift)"} | {label for label, _ in PEERS}
+QUICK = {"**default** (anchored-shift)", "keyframes first, clean pins (two passes, anchored-shift)"}
 
 
 def evaluate(rows: Sequence[Tuple[str, dict]], n: int, loop: bool, ancestral: bool, videos: int):
@@ -62,8 +65,11 @@ def evaluate(rows: Sequence[Tuple[str, dict]], n: int, loop: bool, ancestral: bo
     table = [("full-sequence denoiser", figures(full, full, n, CONTEXT, 1.0))]
     for label, changes in rows:
         options = AnimationOptions(frames=n, context_length=CONTEXT, closed_loop=loop).replace(**changes)
-        result, cost = run(lambda step: plan(step, STEPS, n, options), n, loop, noise,
-                           ancestral=ancestral, seed=SEED)
+        if options.keyframes_first:
+            result, cost = run_keyframes_first(options, n, loop, noise, ancestral=ancestral, seed=SEED)
+        else:
+            result, cost = run(lambda step: plan(step, STEPS, n, options), n, loop, noise,
+                               ancestral=ancestral, seed=SEED)
         table.append((label, figures(result, full, n, CONTEXT, cost)))
     return table
 

@@ -71,7 +71,7 @@ def run_keyframes_first(options: AnimationOptions, n: int, loop: bool, noise: to
                                                     sigmas=schedule, pins=pins))
         x = rearrange(SIGMA_MAX * unit[list(frames)], "f v c h w -> (v f) c h w")
         if ancestral:
-            torch.manual_seed(seed + len(frames))
+            torch.manual_seed(seed if len(frames) == n else seed + 1)   # the last pass: the full run's noise
         sampler = sampling.sample_euler_ancestral if ancestral else sampling.sample_euler
         out = sampler(denoiser, x, schedule, disable=True)
         pushed.append(model.rows_pushed)

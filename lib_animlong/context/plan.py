@@ -39,7 +39,8 @@ def recipe_for(options: AnimationOptions, num_frames: int, total_steps: int) -> 
         anchor_stride=(options.anchor_stride or max(2, length // 2)) if anchors else 0,
         previous_refs=previous_refs, anchor_refs=budget - previous_refs if anchors else 0,
         global_steps=round(options.global_steps * total_steps) if anchored else 0,
-        comb_links="hub", shift_combs=False, comb_levels=True, keyframes=keyframes)
+        comb_links="hub", shift_combs=False, comb_levels=True, keyframes=keyframes,
+        alternate=layout != "anchored" or bool(keyframes))   # dense anchors show both sides already
 
 
 def _pinned_keyframes(options: AnimationOptions, num_frames: int) -> Tuple[int, ...]:
