@@ -1,0 +1,177 @@
+import pytest
+import torch
+
+from lib_animlong.errors import AnimLongError
+from lib_animlong.motion.call import MotionCall
+from lib_animlong.motion.inject import inject_motion, match_sites, training_alphas_cumprod
+from lib_animlong.motion.module import MotionModuleSet
+from unets import LatentModel, meta_sd15_unet, randomize_, sd15_motion_spec, tiny_motion, tiny_sd15_unet
+
+FRAMES = 4
+
+
+def unet_inputs(rows=2 * FRAMES, size=8):
+    g = torch.Generator().manual_seed(5)
+    return (torch.randn(rows, 4, size, size, generator=g), torch.full((rows,), 400),
+            torch.randn(rows, 5, 32, generator=g))
+
+
+def snapshot(unet, owner=None):
+    """Everything injection may touch: module tree (identities), parameters, forwards, schedule."""
+    return dict(
+        tree=[(name, id(module), type(module)) for name, module in unet.named_modules()],
+        params={name: p.detach().clone() for name, p in unet.named_parameters()},
+        param_ids={name: id(p) for name, p in unet.named_parameters()},
+        instance_attrs={name: sorted(vars(module)) for name, module in unet.named_modules()},
+        schedule=None if owner is None else (id(owner.alphas_cumprod), owner.alphas_cumprod.clone()),
+    )
+
+
+def assert_restored(before, after):
+    assert before["tree"] == after["tree"]
+    assert before["param_ids"] == after["param_ids"]
+    assert before["instance_attrs"] == after["instance_attrs"]
+    for name, p in before["params"].items():
+        assert torch.equal(p, after["params"][name]), name
+    if before["schedule"] is not None:
+        assert before["schedule"][0] == after["schedule"][0]
+        assert torch.equal(before["schedule"][1], after["schedule"][1])
+
+
+def test_full_size_sd15_sites_are_the_webui_ones():
+    unet = meta_sd15_unet()
+    with torch.device("meta"):
+        motion = MotionModuleSet(sd15_motion_spec(320, "v2"))
+    places = [(site.place, site.index) for site, _ in match_sites(unet, motion)]
+    down = [f"input_blocks.{i}" for i in (1, 2, 4, 5, 7, 8, 10, 11)]
+    assert [p for p, _ in places] == down + ["middle_block"] + [f"output_blocks.{i}" for i in range(12)]
+    index = dict(places)
+    assert index["middle_block"] == 2  # after the SpatialTransformer, before the second ResBlock
+    for i in (2, 5, 8):  # before the Upsample
+        block = unet.output_blocks[i]
+        assert type(block[index[f"output_blocks.{i}"]]).__name__ == "Upsample"
+
+
+def test_v3_has_no_mid_site_on_full_size():
+    with torch.device("meta"):
+        motion = MotionModuleSet(sd15_motion_spec(320, "v3"))
+    places = [site.place for site, _ in match_sites(meta_sd15_unet(), motion)]
+    assert "middle_block" not in places and len(places) == 20
+
+
+def test_no_call_is_a_bit_identical_passthrough_and_a_call_adds_motion():
+    unet, motion = tiny_sd15_unet(), tiny_motion("v2")
+    x, t, c = unet_inputs()
+    with torch.no_grad():
+        plain = unet(x, t, context=c)
+        with inject_motion(unet, motion) as injected:
+            passthrough = unet(x, t, context=c)
+            odd_batch = unet(x[:3], t[:3], context=c[:3])  # another caller, any batch size
+            with injected.slot.use(MotionCall(frames=FRAMES)):
+                animated = unet(x, t, context=c)
+    assert torch.equal(plain, passthrough)
+    assert odd_batch.shape[0] == 3
+    assert (animated - plain).abs().max() > 1e-3
+
+
+def test_frames_mix_only_within_a_clip():
+    unet, motion = tiny_sd15_unet(), tiny_motion("v2")
+    x, t, c = unet_inputs()
+    with torch.no_grad(), inject_motion(unet, motion) as injected, injected.slot.use(MotionCall(frames=FRAMES)):
+        both = unet(x, t, context=c)
+        first = unet(x[:FRAMES], t[:FRAMES], context=c[:FRAMES])
+    torch.testing.assert_close(both[:FRAMES], first, rtol=1e-4, atol=1e-5)
+
+
+def test_batch_not_a_multiple_of_the_frames_is_a_clear_error():
+    unet, motion = tiny_sd15_unet(), tiny_motion("v2")
+    x, t, c = unet_inputs(rows=6)
+    with inject_motion(unet, motion) as injected, injected.slot.use(MotionCall(frames=FRAMES)):
+        with pytest.raises(AnimLongError, match="6 rows.*4-frame"):
+            unet(x, t, context=c)
+
+
+def test_window_longer_than_the_positional_table_is_refused():
+    unet, motion = tiny_sd15_unet(), tiny_motion("v2", pe_length=2)
+    x, t, c = unet_inputs()
+    with inject_motion(unet, motion) as injected, injected.slot.use(MotionCall(frames=FRAMES)):
+        with pytest.raises(AnimLongError, match="positional table.*context length to 2"):
+            unet(x, t, context=c)
+
+
+def test_v1_pools_unet_group_norms_across_the_clip_only_during_a_call():
+    unet = tiny_sd15_unet()
+    v1 = tiny_motion("v1")
+    x, t, c = unet_inputs()
+    with torch.no_grad():
+        plain = unet(x, t, context=c)
+        with inject_motion(unet, v1) as injected:
+            assert torch.equal(unet(x, t, context=c), plain)
+            with injected.slot.use(MotionCall(frames=FRAMES)):
+                pooled = unet(x, t, context=c)
+        v3 = tiny_motion("v3")  # v1's layout without the pooling
+        v3.load_state_dict(v1.state_dict())
+        with inject_motion(unet, v3) as injected, injected.slot.use(MotionCall(frames=FRAMES)):
+            per_frame = unet(x, t, context=c)
+    assert (pooled - per_frame).abs().max() > 1e-4
+
+
+def test_schedule_is_swapped_while_active_and_the_same_tensor_comes_back():
+    unet, motion = tiny_sd15_unet(), tiny_motion("v2")
+    owner = LatentModel(unet)
+    original = owner.alphas_cumprod
+    with inject_motion(unet, motion, schedule_owner=owner):
+        linear = torch.cumprod(1 - torch.linspace(0.00085, 0.012, 1000, dtype=torch.float64), 0).float()
+        torch.testing.assert_close(owner.alphas_cumprod, linear)
+        assert not torch.allclose(original, owner.alphas_cumprod)
+    assert owner.alphas_cumprod is original
+
+
+def test_training_schedules_by_family():
+    assert training_alphas_cumprod(sd15_motion_spec(32, "v2"))[-1] == pytest.approx(
+        float(torch.prod(1 - torch.linspace(0.00085, 0.012, 1000, dtype=torch.float64))))
+
+
+@pytest.mark.parametrize("exit_by", ["success", "exception", "keyboard_interrupt"])
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_every_exit_path_restores_everything(exit_by, version):
+    unet, motion = tiny_sd15_unet(), tiny_motion(version)
+    owner = LatentModel(unet)
+    before = snapshot(unet, owner)
+    x, t, c = unet_inputs()
+    error = {"success": None, "exception": RuntimeError("boom"), "keyboard_interrupt": KeyboardInterrupt()}[exit_by]
+    try:
+        with torch.no_grad(), inject_motion(unet, motion, schedule_owner=owner) as injected:
+            with injected.slot.use(MotionCall(frames=FRAMES)):
+                unet(x, t, context=c)
+                if error is not None:
+                    raise error
+    except (RuntimeError, KeyboardInterrupt) as caught:
+        assert caught is error
+    assert_restored(before, snapshot(unet, owner))
+    with torch.no_grad():
+        assert torch.equal(unet(x, t, context=c), tiny_sd15_unet()(x, t, context=c))
+
+
+def test_family_mismatch_is_refused_before_anything_changes():
+    unet = tiny_sd15_unet()
+    before = snapshot(unet)
+    spec = sd15_motion_spec(32, "v3")
+    sdxl_like = randomize_(MotionModuleSet(spec.__class__(
+        family="SDXL", version="SDXL-beta", down_channels=(32, 64, 128), down_per_level=2,
+        up_channels=(128, 64, 32), up_per_level=3, mid_channels=None, pe_length=32, norm_across_frames=True)))
+    with pytest.raises(AnimLongError, match="made for SDXL.*UNet is SD1.5"):
+        with inject_motion(unet, sdxl_like):
+            pass
+    assert_restored(before, snapshot(unet))
+
+
+def test_double_injection_is_refused_and_the_first_stays_intact():
+    unet = tiny_sd15_unet()
+    with inject_motion(unet, tiny_motion("v2")) as injected:
+        with pytest.raises(AnimLongError, match="already injected"):
+            with inject_motion(unet, tiny_motion("v2")):
+                pass
+        assert len(injected.places) == 21
+        assert sum(type(m).__name__ == "MotionSite" for m in unet.modules()) == 21
+    assert not any(type(m).__name__ == "MotionSite" for m in unet.modules())
