@@ -57,7 +57,7 @@ class AnimationOptions:
                                     "Positional encoding of reference frames.", choices=REFERENCE_POSITIONS,
                                     advanced=True)
     anchor_stride: int = knob(0, "Anchor stride", "Anchor frames every this-many frames, computed first at each "
-                              "step for the other windows to look at (0: half the context length).",
+                              "step for the other windows to look at (0: the context length).",
                               minimum=0, maximum=1024, step=1, advanced=True)
     global_steps: float = knob(0.53, "Global steps", "anchored-shift: fraction of the steps (the noisiest) "
                                "whose windows span the whole video: combs of every d-th frame that all look at "

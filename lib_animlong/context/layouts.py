@@ -70,7 +70,10 @@ def combs(n: int, dilation: int, phase: float) -> List[Frames]:
     return [tuple(range((first + r) % dilation, n, dilation)) for r in range(dilation)]
 
 
-def strided(n: int, length: int, stride: int) -> List[Frames]:
-    """FreeNoise windows: `length` frames starting every `stride` frames, the last ending on the last frame."""
+def strided(n: int, length: int, stride: int, loop: bool) -> List[Frames]:
+    """FreeNoise windows: `length` frames starting every `stride` frames; the last one ends on the last
+    frame, or looped, they run round the circle."""
+    if loop:
+        return [tuple((s + i) % n for i in range(length)) for s in range(0, n, stride)]
     starts = sorted({*range(0, n - length + 1, stride), n - length})
     return [tuple(range(s, s + length)) for s in starts]

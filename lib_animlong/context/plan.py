@@ -36,7 +36,7 @@ def recipe_for(options: AnimationOptions, num_frames: int, total_steps: int) -> 
     return Recipe(
         layout=layout, loop=options.closed_loop, overlap=options.overlap, stride=FREENOISE_STRIDE,
         fuse=options.fuse_weights, phase_law=options.phase_law, own=length,
-        anchor_stride=(options.anchor_stride or max(2, length // 2)) if anchors else 0,
+        anchor_stride=(options.anchor_stride or length) if anchors else 0,
         previous_refs=previous_refs, anchor_refs=budget - previous_refs if anchors else 0,
         global_steps=round(options.global_steps * total_steps) if anchored else 0,
         comb_links="hub", shift_combs=False, comb_levels=True, keyframes=keyframes,

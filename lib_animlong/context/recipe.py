@@ -67,7 +67,8 @@ def _global(step: int, n: int, length: int, recipe: Recipe, at: float, reverse: 
     if recipe.comb_levels:
         halvings = max(1, (widest - 1).bit_length() - 1)
         dilation = max(2, widest >> (step * (halvings + 1) // recipe.global_steps))
-    rest = [f for f in range(n) if f not in set(hub)]
+    taken = set(hub)
+    rest = [f for f in range(n) if f not in taken]
     others = [window for r in range(dilation)
               for window in layouts.chunks([f for f in rest if f % dilation == r], length, 0, recipe.loop)]
     return _assemble([([hub], 1.0), (others, None)], hub, n, length,
@@ -107,7 +108,7 @@ def _body(step: int, n: int, length: int, recipe: Recipe, at: float, skip) -> Li
             dilation //= 2
         return layouts.dilated(n, length, dilation, round(at * length), loop)
     if kind == "strided":
-        return layouts.strided(n, length, recipe.stride)
+        return layouts.strided(n, length, recipe.stride, loop)
     raise ValueError(f"unknown layout {kind!r}")
 
 
