@@ -4,7 +4,7 @@ import torch
 from lib_animlong import kdiffusion
 from lib_animlong.context.window import Window
 from lib_animlong.errors import AnimLongError
-from lib_animlong.motion.call import CallSlot
+from lib_animlong.motion.call import CallSlot, MotionCall
 from lib_animlong.motion.module import TemporalTransformer
 from lib_animlong.options import AnimationOptions
 from lib_animlong.sampling import WindowedDenoiser
@@ -154,3 +154,62 @@ def test_fixed_seed_sampling_is_deterministic_through_a_real_sampler():
         with torch.no_grad():
             results.append(sampling.sample_euler(denoiser(model, slot, 12, plan), x, SIGMAS, disable=True))
     assert torch.equal(results[0], results[1])
+
+
+def cfg_model(denoiser, cond, uncond, scale=7.0):
+    """The webui's CFG layout: x_in = [cond rows | uncond rows], one call, cond as a dict."""
+    def model(x, sigma):
+        out = denoiser(torch.cat([x, x]), torch.cat([sigma, sigma]),
+                       cond={"c_crossattn": [torch.cat([cond, uncond])]})
+        positive, negative = out.chunk(2)
+        return negative + (positive - negative) * scale
+    return model
+
+
+def sample_on_unet(make_model, frames=8, steps=3):
+    from lib_animlong.motion.inject import inject_motion
+    from unets import TINY_CONTEXT_DIM, LatentModel, tiny_motion, tiny_sd15_unet
+
+    sampling, external = kdiffusion.load()
+    owner = LatentModel(tiny_sd15_unet())
+    inner = external.CompVisDenoiser(owner)
+    sigmas = inner.get_sigmas(steps)
+    generator = torch.Generator().manual_seed(5)
+    x = torch.randn(frames, 4, 8, 8, generator=generator) * sigmas[0]
+    cond = torch.randn(frames, 4, TINY_CONTEXT_DIM, generator=generator)
+    uncond = torch.randn(frames, 4, TINY_CONTEXT_DIM, generator=generator)
+    with torch.no_grad(), inject_motion(owner.diffusion_model, tiny_motion()) as injected:
+        denoiser = make_model(inner, injected.slot, sigmas)
+        return sampling.sample_euler(cfg_model(denoiser, cond, uncond), x, sigmas, disable=True)
+
+
+@pytest.mark.parametrize("plan", [
+    fixed(window(range(8), [1, 2, 3, 4, 4, 3, 2, 1])),
+    fixed(window(range(8), [1, 2, 3, 4, 4, 3, 2, 1]), window(range(8))),  # the slicing and fusion path
+])
+def test_one_window_over_all_frames_is_bit_identical_to_the_plain_call_on_the_real_unet(plan):
+    def plain(inner, slot, sigmas):
+        def model(x, sigma, **kwargs):
+            with slot.use(MotionCall(frames=8)):
+                return inner(x, sigma, **kwargs)
+        return model
+
+    def windowed(inner, slot, sigmas):
+        options = AnimationOptions(frames=8, context_length=8)
+        return WindowedDenoiser(inner, slot, options, planner=plan, sigmas=sigmas)
+
+    assert torch.equal(sample_on_unet(plain), sample_on_unet(windowed))
+
+
+def test_windows_with_references_run_on_the_real_unet():
+    def plan(step, total, n, options):
+        return [window(range(0, 5), [1, 1, 1, 1, 0.5]), window(range(4, 8), [0.5, 1, 1, 1], references=(0, 1))]
+
+    def windowed(references):
+        def make(inner, slot, sigmas):
+            options = AnimationOptions(frames=8, reference_positions=references)
+            return WindowedDenoiser(inner, slot, options, planner=plan, sigmas=sigmas)
+        return make
+
+    unique, none = sample_on_unet(windowed("unique")), sample_on_unet(windowed("none"))
+    assert torch.isfinite(unique).all() and (unique - none).abs().max() > 1e-4
