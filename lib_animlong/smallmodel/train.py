@@ -32,12 +32,22 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, step: int, decay: f
             e.lerp_(p, 1 - decay)
 
 
-def diffusion_loss(unet, context, clean_latents, generator, timesteps_per_row):
-    """eps-prediction MSE at the given timestep of each row (ldm / AnimateDiff objective)."""
+def diffusion_loss(unet, context, clean_latents, generator, timesteps_per_row, min_snr: float):
+    """eps-prediction MSE at the given timestep of each row (ldm / AnimateDiff objective), rows weighted by
+    min(SNR, gamma) / SNR (Min-SNR, Hang et al. 2023): the nearly clean steps, easy and many, stop
+    dominating the gradient, so the layout and colours decided at high noise are learned sooner."""
     abar = alphas_cumprod()[timesteps_per_row].view(-1, 1, 1, 1)
     noise = torch.randn(clean_latents.shape, generator=generator)
     noisy = abar.sqrt() * clean_latents + (1 - abar).sqrt() * noise
-    return F.mse_loss(unet(noisy, timesteps_per_row, context=context), noise)
+    error = (unet(noisy, timesteps_per_row, context=context) - noise).pow(2).mean(dim=(1, 2, 3))
+    snr = (abar / (1 - abar)).flatten()
+    weight = snr.clamp(max=min_snr) / snr if min_snr > 0 else torch.ones_like(snr)
+    return (error * weight).mean()
+
+
+def split(state, prefix):
+    """The entries of a ModuleDict state dict under one name, without the prefix."""
+    return {k[len(prefix) + 1:]: v for k, v in state.items() if k.startswith(prefix + ".")}
 
 
 def step_generators(seed: int, step: int):
@@ -72,7 +82,7 @@ class ImageStage(Stage):
         pixels, prompts = sprites.batch(rng, videos=self.args.batch, frames=1)
         tokens = text.drop_slots(torch.tensor([text.tokenize(p) for p in prompts]), gen, 0.15, 0.1)
         t = torch.randint(0, len(alphas_cumprod()), (len(prompts),), generator=gen)
-        return diffusion_loss(self.unet, self.text(tokens), latent.encode(pixels), gen, t)
+        return diffusion_loss(self.unet, self.text(tokens), latent.encode(pixels), gen, t, self.args.min_snr)
 
 
 class MotionStage(Stage):
@@ -80,12 +90,12 @@ class MotionStage(Stage):
 
     def __init__(self, args):
         super().__init__(args)
-        from ..motion.inject import inject  # written by the injection owner; required for this stage
+        from ..motion.inject import inject_motion
         from ..motion.module import MotionModuleSet
         image = torch.load(Path(args.dir) / "image.pt", weights_only=True)
         self.unet, self.text = build_unet(), text.TextEmbedding()
-        self.unet.load_state_dict(image["ema"]["unet"])
-        self.text.load_state_dict(image["ema"]["text"])
+        self.unet.load_state_dict(split(image["ema"], "unet"))
+        self.text.load_state_dict(split(image["ema"], "text"))
         self.unet.requires_grad_(False).eval()
         self.text.requires_grad_(False).eval()
         torch.manual_seed(args.seed)
@@ -94,7 +104,7 @@ class MotionStage(Stage):
             torch.nn.init.zeros_(module.temporal_transformer.proj_out.weight)
             torch.nn.init.zeros_(module.temporal_transformer.proj_out.bias)
         self.trainable = self.motion
-        self.inject = inject
+        self.inject = inject_motion
 
     @contextmanager
     def forward_context(self):
@@ -109,7 +119,8 @@ class MotionStage(Stage):
         tokens = text.drop_slots(torch.tensor([text.tokenize(p) for p in prompts]), gen, 0.15, 0.1)
         context = self.text(tokens).repeat_interleave(self.args.clip, dim=0)
         t = torch.randint(0, len(alphas_cumprod()), (len(prompts),), generator=gen)
-        return diffusion_loss(self.unet, context, latent.encode(pixels), gen, t.repeat_interleave(self.args.clip))
+        return diffusion_loss(self.unet, context, latent.encode(pixels), gen, t.repeat_interleave(self.args.clip),
+                              self.args.min_snr)
 
 
 def train(stage: Stage) -> None:
@@ -170,7 +181,7 @@ def train(stage: Stage) -> None:
 
 def export(args) -> None:
     image = torch.load(Path(args.dir) / "image.pt", weights_only=True)
-    save_image_model(UNET_FILE, image["ema"]["unet"], image["ema"]["text"])
+    save_image_model(UNET_FILE, split(image["ema"], "unet"), split(image["ema"], "text"))
     print(f"wrote {UNET_FILE} (image step {image['step']})")
     motion_path = Path(args.dir) / "motion.pt"
     if motion_path.exists():
@@ -192,6 +203,7 @@ def main(argv=None):
     parser.add_argument("--clip", type=int, default=16, help="frames per clip (motion stage)")
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--min-snr", type=float, default=5.0, help="Min-SNR loss weighting gamma (0: off)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--log-every", type=int, default=25)
     parser.add_argument("--save-minutes", type=float, default=3.0)

@@ -3,13 +3,13 @@
     sprites-motion.safetensors  the motion modules with AnimateDiff's original key names, fp16
 """
 from pathlib import Path
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 from safetensors.torch import load_file, save_file
 
 from ..errors import AnimLongError
-from .config import build_unet
+from .config import build_unet, motion_spec
 from .text import TextEmbedding
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
@@ -39,3 +39,22 @@ def load_image_model(path: Path = UNET_FILE) -> Tuple[torch.nn.Module, TextEmbed
     unet.load_state_dict({k[5:]: v.float() for k, v in tensors.items() if k.startswith("unet.")}, strict=True)
     text.load_state_dict({k[5:]: v.float() for k, v in tensors.items() if k.startswith("text.")}, strict=True)
     return unet.eval().requires_grad_(False), text.eval().requires_grad_(False)
+
+
+def load_motion_model(path: Optional[Path] = None):
+    """The motion modules (a MotionModuleSet, fp32, eval) from the shipped file or another file trained for
+    this image model. A module made for another UNet (e.g. a real SD1.5 AnimateDiff file) is refused."""
+    from ..motion.module import MotionModuleSet
+    path = Path(path or MOTION_FILE)
+    if not path.is_file():
+        raise AnimLongError(f"Motion module file not found: {path}.")
+    tensors = load_file(str(path))
+    motion = MotionModuleSet(motion_spec())
+    expected = set(motion.state_dict())
+    if set(tensors) != expected:
+        raise AnimLongError(
+            f"{path.name} does not fit the small sprite model (its keys or layers differ from "
+            f"{len(expected)} modules' worth of this UNet's motion layers). A real AnimateDiff module needs its "
+            "Stable Diffusion 1.5 checkpoint (--checkpoint).")
+    motion.load_state_dict({k: v.float() for k, v in tensors.items()}, strict=True)
+    return motion.eval().requires_grad_(False)

@@ -1,0 +1,82 @@
+"""`python -m lib_animlong render`: a long animation, headless, through the webui's engine.
+
+Every AnimationOptions field is a flag (--context-length, --schedule, --references, ...), derived from the
+dataclass metadata. The default model is the small sprite AnimateDiff in models/ (32x32 frames, prompts
+such as "red circle on gray"; saved upscaled 8x).
+"""
+import argparse
+import time
+from pathlib import Path
+
+from ..errors import AnimLongError
+from ..options import OUTPUT_FORMATS, AnimationOptions, option_fields
+
+RENDER_DEFAULTS = dict(frames=256)   # the renderer's main job: a 256-frame shot
+
+SD15_MISSING = (
+    "Rendering a Stable Diffusion 1.5 checkpoint headless is not available in this build: besides the UNet "
+    "and VAE (which the checkpoint holds) it needs the CLIP ViT-L/14 text encoder code and its BPE tokenizer "
+    "vocabulary (vocab.json + merges.txt of openai/clip-vit-large-patch14), neither of which ships with "
+    "animlong or can be downloaded here. Use the AUTOMATIC1111 extension for SD1.5 checkpoints and real "
+    "AnimateDiff modules, or render the built-in sprite model (omit --checkpoint).")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    model = parser.add_argument_group("model")
+    model.add_argument("--prompt", default="red circle on black",
+                       help="what to draw; the sprite model knows colours, shapes and backgrounds")
+    model.add_argument("--negative-prompt", default="", help="what to steer away from")
+    model.add_argument("--checkpoint", type=Path, help="a Stable Diffusion 1.5 .safetensors/.ckpt (see docs)")
+    model.add_argument("--motion-module", type=Path,
+                       help="a motion-module .safetensors for the chosen image model (default: the shipped one)")
+    sampling = parser.add_argument_group("sampling")
+    sampling.add_argument("--seed", type=int, default=0)
+    sampling.add_argument("--steps", type=int, default=20)
+    sampling.add_argument("--cfg-scale", type=float, default=3.0)
+    sampling.add_argument("--sampler", default="euler", choices=("euler", "euler_ancestral", "dpmpp_2m"))
+    output = parser.add_argument_group("output")
+    output.add_argument("--formats", default="GIF,MP4",
+                        help=f"comma-separated, from {','.join(OUTPUT_FORMATS)}")
+    output.add_argument("--out", type=Path, default=Path("out"), help="output folder")
+    output.add_argument("--name", default="animlong", help="file name stem")
+    output.add_argument("--scale", type=int, default=8, help="nearest-neighbour upscale of the saved frames")
+    output.add_argument("--quiet", action="store_true", help="no progress bar")
+    animation = parser.add_argument_group("animation (AnimationOptions)")
+    for f in option_fields():
+        meta = f.metadata
+        flag = "--" + f.name.replace("_", "-")
+        default = RENDER_DEFAULTS.get(f.name, f.default)
+        help_text = f"{meta['help']} (default: {default})"
+        if f.type is bool:
+            animation.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
+                                   help=help_text)
+        else:
+            animation.add_argument(flag, dest=f.name, type=f.type, choices=meta["choices"], default=None,
+                                   help=help_text)
+
+
+def animation_options(args: argparse.Namespace) -> AnimationOptions:
+    given = {f.name: getattr(args, f.name) for f in option_fields() if getattr(args, f.name) is not None}
+    return AnimationOptions.from_dict({**RENDER_DEFAULTS, **given})
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..render import RenderSettings, render
+    if args.checkpoint is not None:
+        if not args.checkpoint.is_file():
+            raise AnimLongError(f"--checkpoint {args.checkpoint}: no such file.")
+        raise AnimLongError(SD15_MISSING)
+    options = animation_options(args)
+    settings = RenderSettings(
+        prompt=args.prompt, negative_prompt=args.negative_prompt, seed=args.seed, steps=args.steps,
+        cfg_scale=args.cfg_scale, sampler=args.sampler, out_dir=args.out, name=args.name, scale=args.scale,
+        formats=tuple(f.strip().upper() for f in args.formats.split(",") if f.strip()),
+        motion_module=args.motion_module)
+    started = time.time()
+    result = render(settings, options, progress=not args.quiet)
+    frames, height, width, _ = result.frames.shape
+    print(f"{frames} frames of {width}x{height} at {options.fps} fps in {time.time() - started:.1f} s "
+          f"(schedule {options.schedule}, seed {settings.seed}, {settings.steps} steps)")
+    for fmt, path in result.paths.items():
+        print(f"  {fmt}: {path}")
+    return 0

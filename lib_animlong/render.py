@@ -1,0 +1,139 @@
+"""The headless renderer: a long animation through the same engine the webui uses.
+
+prompt -> context rows -> per-frame initial noise (noise.py) -> a k-diffusion sampler whose model function
+is classifier-free guidance over the windowed denoiser (sampling/windowed.py, windows from context.plan)
+around the ldm UNet with the motion modules injected (motion/inject.py) -> decode -> video writers.
+The default model is the small sprite AnimateDiff shipped in models/ (lib_animlong.smallmodel).
+"""
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+
+from . import kdiffusion
+from .errors import AnimLongError
+from .options import OUTPUT_FORMATS, AnimationOptions
+
+SAMPLERS = {"euler": "sample_euler", "euler_ancestral": "sample_euler_ancestral", "dpmpp_2m": "sample_dpmpp_2m"}
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """What a render needs besides the AnimationOptions (which hold every long-animation knob)."""
+    prompt: str = "red circle on black"
+    negative_prompt: str = ""
+    seed: int = 0
+    steps: int = 20
+    cfg_scale: float = 3.0
+    sampler: str = "euler"
+    formats: Tuple[str, ...] = ("GIF", "MP4")
+    out_dir: Path = Path("out")
+    name: str = "animlong"
+    scale: int = 8                      # nearest-neighbour upscale of the saved frames (32 px is tiny)
+    motion_module: Optional[Path] = None
+
+    def __post_init__(self):
+        if self.sampler not in SAMPLERS:
+            raise AnimLongError(f"Unknown sampler {self.sampler!r}; choose one of {', '.join(SAMPLERS)}.")
+        unknown = [f for f in self.formats if f not in OUTPUT_FORMATS]
+        if unknown or not self.formats:
+            raise AnimLongError(f"Unknown output format {unknown[0] if unknown else '(none given)'!r}; "
+                                f"choose from {', '.join(OUTPUT_FORMATS)}.")
+        if self.steps < 1:
+            raise AnimLongError(f"--steps must be at least 1, got {self.steps}.")
+        if self.scale < 1:
+            raise AnimLongError(f"--scale must be at least 1, got {self.scale}.")
+
+
+@dataclass
+class RenderResult:
+    frames: np.ndarray                  # (N, H, W, 3) uint8, as saved
+    paths: Dict[str, Path] = field(default_factory=dict)   # format -> file (PNG: the folder)
+
+
+class _EpsModel(torch.nn.Module):
+    """ldm UNet as k-diffusion's inner eps model: (x, t, context=...) -> eps."""
+
+    def __init__(self, unet):
+        super().__init__()
+        self.unet = unet
+
+    def forward(self, x, t, context):
+        return self.unet(x, t, context=context)
+
+
+def sample_latents(unet, motion, cond: torch.Tensor, uncond: torch.Tensor, alphas_cumprod: torch.Tensor,
+                   latent_shape: Tuple[int, ...], options: AnimationOptions, settings: RenderSettings,
+                   callback: Optional[Callable] = None) -> torch.Tensor:
+    """The latent video (frames, *latent_shape). cond / uncond: (1, tokens, dim) prompt contexts."""
+    from .motion.inject import inject_motion
+    from .noise import initial_noise
+    from .sampling.windowed import WindowedDenoiser
+
+    sampling, external = kdiffusion.load()
+    denoiser = external.DiscreteEpsDDPMDenoiser(_EpsModel(unet), alphas_cumprod, quantize=True)
+    sigmas = sampling.get_sigmas_karras(settings.steps, denoiser.sigma_min.item(), denoiser.sigma_max.item())
+    frames = options.frames
+    x = initial_noise(settings.seed, options, latent_shape) * sigmas[0]
+    context = torch.cat([cond.expand(frames, -1, -1), uncond.expand(frames, -1, -1)])
+    with inject_motion(unet, motion) as injection:
+        windowed = WindowedDenoiser(denoiser, injection.slot, options, sigmas=sigmas)
+
+        def guided(x, sigma):
+            both = windowed(torch.cat([x, x]), torch.cat([sigma, sigma]), context=context)
+            positive, negative = both.chunk(2)
+            return negative + settings.cfg_scale * (positive - negative)
+
+        sampler = getattr(sampling, SAMPLERS[settings.sampler])
+        generator = torch.Generator().manual_seed(settings.seed)
+        extra = {}
+        if settings.sampler == "euler_ancestral":
+            extra["noise_sampler"] = lambda sigma, sigma_next: torch.randn(x.shape, generator=generator)
+        with torch.no_grad():
+            return sampler(guided, x, sigmas, callback=callback, disable=True, **extra)
+
+
+def to_uint8(pixels: torch.Tensor, scale: int) -> np.ndarray:
+    """(N, 3, H, W) in [-1, 1] -> (N, H*scale, W*scale, 3) uint8."""
+    frames = ((pixels.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    frames = frames.repeat_interleave(scale, dim=2).repeat_interleave(scale, dim=3)
+    return frames.permute(0, 2, 3, 1).contiguous().numpy()
+
+
+def render(settings: RenderSettings, options: AnimationOptions, progress: bool = True) -> RenderResult:
+    """Render with the shipped sprite model and write settings.formats to settings.out_dir."""
+    from .smallmodel import latent, text
+    from .smallmodel.config import alphas_cumprod
+    from .smallmodel.weights import load_image_model, load_motion_model
+    from .video import save_video
+
+    cond_tokens = text.tokenize(settings.prompt)   # refuses unknown words before anything heavy runs
+    text.tokenize(settings.negative_prompt)
+    unet, embedding = load_image_model()
+    motion = load_motion_model(settings.motion_module)
+    with torch.no_grad():
+        cond, uncond = embedding(torch.tensor([cond_tokens, text.tokenize(settings.negative_prompt)])).chunk(2)
+    bar = _progress_bar(settings.steps, progress)
+    try:
+        latents = sample_latents(unet, motion, cond, uncond, alphas_cumprod(), (latent.LATENT_CHANNELS, 16, 16),
+                                 options, settings, callback=lambda info: bar.update(1))
+    finally:
+        bar.close()
+    frames = to_uint8(latent.decode(latents), settings.scale)
+    paths = save_video(list(frames), str(settings.out_dir), settings.name, settings.formats, fps=options.fps,
+                       params_text=parameters_text(settings, options))
+    return RenderResult(frames=frames, paths={fmt: Path(path) for fmt, path in paths.items()})
+
+
+def parameters_text(settings: RenderSettings, options: AnimationOptions) -> str:
+    knobs = ", ".join(f"{k}: {v}" for k, v in options.to_dict().items())
+    return (f"{settings.prompt}\nNegative prompt: {settings.negative_prompt}\nSteps: {settings.steps}, "
+            f"Sampler: {settings.sampler}, CFG scale: {settings.cfg_scale}, Seed: {settings.seed}, "
+            f"Model: animlong sprites, {knobs}")
+
+
+def _progress_bar(total: int, enabled: bool):
+    from tqdm import tqdm
+    return tqdm(total=total, desc="denoising", unit="step", disable=not enabled)
