@@ -48,7 +48,8 @@ class AnimationOptions:
     fuse_weights: str = knob("pyramid", "Fusion weights", "How overlapping window outputs are averaged "
                              "(last: the last window wins, like the A1111 peer).",
                              choices=FUSE_WEIGHTS, advanced=True)
-    phase_law: str = knob("golden", "Phase law", "How shifted windows move between steps.",
+    phase_law: str = knob("van-der-corput", "Phase law", "How window boundaries move between steps "
+                          "(van-der-corput is best for anchored-shift, golden for plain shifted windows).",
                           choices=PHASE_LAWS, advanced=True)
     references: str = knob("previous+anchors", "References",
                            "Frames a window may attend to besides its own (temporal reference buffers).",
