@@ -36,10 +36,11 @@ def diffusion_loss(unet, context, clean_latents, generator, timesteps_per_row, m
     """eps-prediction MSE at the given timestep of each row (ldm / AnimateDiff objective), rows weighted by
     min(SNR, gamma) / SNR (Min-SNR, Hang et al. 2023): the nearly clean steps, easy and many, stop
     dominating the gradient, so the layout and colours decided at high noise are learned sooner."""
-    abar = alphas_cumprod()[timesteps_per_row].view(-1, 1, 1, 1)
-    noise = torch.randn(clean_latents.shape, generator=generator)
-    noisy = abar.sqrt() * clean_latents + (1 - abar).sqrt() * noise
-    error = (unet(noisy, timesteps_per_row, context=context) - noise).pow(2).mean(dim=(1, 2, 3))
+    device = context.device
+    abar = alphas_cumprod()[timesteps_per_row].view(-1, 1, 1, 1).to(device)
+    noise = torch.randn(clean_latents.shape, generator=generator).to(device)
+    noisy = abar.sqrt() * clean_latents.to(device) + (1 - abar).sqrt() * noise
+    error = (unet(noisy, timesteps_per_row.to(device), context=context) - noise).pow(2).mean(dim=(1, 2, 3))
     snr = (abar / (1 - abar)).flatten()
     weight = snr.clamp(max=min_snr) / snr if min_snr > 0 else torch.ones_like(snr)
     return (error * weight).mean()
@@ -82,7 +83,8 @@ class ImageStage(Stage):
         pixels, prompts = sprites.batch(rng, videos=self.args.batch, frames=1)
         tokens = text.drop_slots(torch.tensor([text.tokenize(p) for p in prompts]), gen, 0.15, 0.1)
         t = torch.randint(0, len(alphas_cumprod()), (len(prompts),), generator=gen)
-        return diffusion_loss(self.unet, self.text(tokens), latent.encode(pixels), gen, t, self.args.min_snr)
+        context = self.text(tokens.to(self.args.device))
+        return diffusion_loss(self.unet, context, latent.encode(pixels), gen, t, self.args.min_snr)
 
 
 class MotionStage(Stage):
@@ -92,7 +94,7 @@ class MotionStage(Stage):
         super().__init__(args)
         from ..motion.inject import inject_motion
         from ..motion.module import MotionModuleSet
-        image = torch.load(Path(args.dir) / "image.pt", weights_only=True)
+        image = torch.load(Path(args.dir) / "image.pt", weights_only=True, map_location="cpu")
         self.unet, self.text = build_unet(), text.TextEmbedding()
         self.unet.load_state_dict(split(image["ema"], "unet"))
         self.text.load_state_dict(split(image["ema"], "text"))
@@ -117,7 +119,7 @@ class MotionStage(Stage):
         rng, gen = step_generators(self.args.seed, step)
         pixels, prompts = sprites.batch(rng, videos=self.args.clips, frames=self.args.clip)
         tokens = text.drop_slots(torch.tensor([text.tokenize(p) for p in prompts]), gen, 0.15, 0.1)
-        context = self.text(tokens).repeat_interleave(self.args.clip, dim=0)
+        context = self.text(tokens.to(self.args.device)).repeat_interleave(self.args.clip, dim=0)
         t = torch.randint(0, len(alphas_cumprod()), (len(prompts),), generator=gen)
         return diffusion_loss(self.unet, context, latent.encode(pixels), gen, t.repeat_interleave(self.args.clip),
                               self.args.min_snr)
@@ -126,12 +128,15 @@ class MotionStage(Stage):
 def train(stage: Stage) -> None:
     args = stage.args
     Path(args.dir).mkdir(parents=True, exist_ok=True)
+    stage.unet.to(args.device)
+    stage.text.to(args.device)
+    stage.trainable.to(args.device)
     optimizer = torch.optim.AdamW(stage.trainable.parameters(), lr=args.lr, weight_decay=0.01)
     ema = copy.deepcopy(stage.trainable).requires_grad_(False)
     step, spent = 0, 0.0
     path = stage.checkpoint_path()
     if path.exists():
-        state = torch.load(path, weights_only=True)
+        state = torch.load(path, weights_only=True, map_location=args.device)
         stage.trainable.load_state_dict(state["model"])
         ema.load_state_dict(state["ema"])
         optimizer.load_state_dict(state["optimizer"])
@@ -180,12 +185,12 @@ def train(stage: Stage) -> None:
 
 
 def export(args) -> None:
-    image = torch.load(Path(args.dir) / "image.pt", weights_only=True)
+    image = torch.load(Path(args.dir) / "image.pt", weights_only=True, map_location="cpu")
     save_image_model(UNET_FILE, split(image["ema"], "unet"), split(image["ema"], "text"))
     print(f"wrote {UNET_FILE} (image step {image['step']})")
     motion_path = Path(args.dir) / "motion.pt"
     if motion_path.exists():
-        motion = torch.load(motion_path, weights_only=True)
+        motion = torch.load(motion_path, weights_only=True, map_location="cpu")
         save_motion(MOTION_FILE, motion["ema"])
         print(f"wrote {MOTION_FILE} (motion step {motion['step']})")
 
@@ -204,7 +209,9 @@ def main(argv=None):
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--min-snr", type=float, default=5.0, help="Min-SNR loss weighting gamma (0: off)")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="CPU threads; 1 is faster than 2 when other jobs share the 2 cores")
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda when a GPU is lent")
     parser.add_argument("--log-every", type=int, default=25)
     parser.add_argument("--save-minutes", type=float, default=3.0)
     args = parser.parse_args(argv)
