@@ -31,7 +31,7 @@ def recipe_for(options: AnimationOptions, num_frames: int, total_steps: int) -> 
     previous = options.references in ("previous", "previous+anchors")
     anchors = options.references in ("anchors", "previous+anchors") or bool(keyframes)
     budget = length    # a window of `length` frames may look at as many again
-    previous_refs = (budget // 2 if anchors else budget) if previous else 0
+    previous_refs = (budget // 4 if anchors else budget) if previous else 0
     anchored = layout == "anchored" and not keyframes    # pinned keyframes already hold the whole video
     return Recipe(
         layout=layout, loop=options.closed_loop, overlap=options.overlap, stride=FREENOISE_STRIDE,
@@ -39,8 +39,7 @@ def recipe_for(options: AnimationOptions, num_frames: int, total_steps: int) -> 
         anchor_stride=(options.anchor_stride or length) if anchors else 0,
         previous_refs=previous_refs, anchor_refs=budget - previous_refs if anchors else 0,
         global_steps=round(options.global_steps * total_steps) if anchored else 0,
-        comb_links="hub", shift_combs=False, comb_levels=True, keyframes=keyframes,
-        alternate=layout != "anchored" or bool(keyframes))   # dense anchors show both sides already
+        comb_links="hub", shift_combs=False, comb_levels=True, keyframes=keyframes)
 
 
 def _pinned_keyframes(options: AnimationOptions, num_frames: int) -> Tuple[int, ...]:
