@@ -186,3 +186,15 @@ def test_keyframes_pinned_clean_are_shown_first_and_never_recomputed():
     assert first_pass == [Window(tuple(range(16)), (1.0,) * 16)]
     noised = plan(20, STEPS, 64, o.replace(pin_mode="noised"))
     assert set(noised[0].frames) != set(range(0, 64, 4))
+
+
+def test_anchored_shift_spans_the_video_in_the_noisiest_steps_then_goes_local():
+    def spans(step, o):
+        return [max(w.frames) - min(w.frames) for w in plan(step, STEPS, 64, o) if max(w.weights) >= 1]
+
+    o = options(frames=64, global_steps=0.5)
+    assert all(max(spans(step, o)) > 32 for step in range(15))           # combs: every 4th, then 2nd frame
+    assert all(max(spans(step, o)) < 16 for step in range(15, STEPS))    # shifted windows of 16
+    hub = plan(0, STEPS, 64, o)[0].frames
+    assert all(set(hub) & set(w.references) for w in plan(0, STEPS, 64, o)[1:])
+    assert all(max(spans(step, o.replace(global_steps=0.0))) < 16 for step in range(STEPS))
