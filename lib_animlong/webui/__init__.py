@@ -1,0 +1,1 @@
+"""The A1111 adapter: the only code that touches webui objects (`modules`, `p`, `shared`)."""
