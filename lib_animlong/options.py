@@ -57,6 +57,10 @@ class AnimationOptions:
     reference_positions: str = knob("unique", "Reference positions",
                                     "Positional encoding of reference frames.", choices=REFERENCE_POSITIONS,
                                     advanced=True)
+    reference_budget: int = knob(0, "Reference frames per window",
+                                 "How many reference frames a window may attend to besides its own (0: as many "
+                                 "as the context length, fewer when the motion module's positional table is "
+                                 "shorter, e.g. v1).", minimum=0, maximum=128, step=1, advanced=True)
     anchor_stride: int = knob(0, "Anchor stride", "Anchor frames every this-many frames, computed first at each "
                               "step for the other windows to look at (0: the context length).",
                               minimum=0, maximum=1024, step=1, advanced=True)

@@ -30,7 +30,7 @@ def recipe_for(options: AnimationOptions, num_frames: int, total_steps: int) -> 
     keyframes = _pinned_keyframes(options, num_frames)
     previous = options.references in ("previous", "previous+anchors")
     anchors = options.references in ("anchors", "previous+anchors") or bool(keyframes)
-    budget = length    # a window of `length` frames may look at as many again
+    budget = min(options.reference_budget or length, length)  # at most as many again as its own frames
     previous_refs = (budget // 4 if anchors else budget) if previous else 0
     anchored = layout == "anchored" and not keyframes    # pinned keyframes already hold the whole video
     return Recipe(
@@ -40,6 +40,22 @@ def recipe_for(options: AnimationOptions, num_frames: int, total_steps: int) -> 
         previous_refs=previous_refs, anchor_refs=budget - previous_refs if anchors else 0,
         global_steps=round(options.global_steps * total_steps) if anchored else 0,
         comb_links="hub", shift_combs=False, comb_levels=True, keyframes=keyframes)
+
+
+def fit_to_positional_table(options: AnimationOptions, table: int) -> AnimationOptions:
+    """The options adjusted to a motion module that knows `table` positions (24 for v1, 32 for v2/v3).
+
+    A window longer than the table is refused; with 'unique' reference positions the automatic reference
+    budget shrinks so that references and own frames fit the table together.
+    """
+    if options.context_length > table:
+        raise AnimLongError(f"Option 'context_length' ({options.context_length}) is longer than this motion "
+                            f"module's positional table ({table} frames); set it to {table} or less.")
+    length = min(options.context_length, options.frames)
+    if options.reference_positions == "unique" and not options.reference_budget and 2 * length > table:
+        room = table - length
+        return options.replace(reference_budget=room) if room else options.replace(references="none")
+    return options
 
 
 def _pinned_keyframes(options: AnimationOptions, num_frames: int) -> Tuple[int, ...]:

@@ -57,9 +57,10 @@ def _global(step: int, n: int, length: int, recipe: Recipe, at: float, reverse: 
     combs = layouts.combs(n, widest, at if recipe.shift_combs else 0.0)
     if not (recipe.previous_refs or recipe.anchor_refs):
         return _assemble([(combs, 1.0)], [], n, length, recipe)
+    budget = recipe.previous_refs + recipe.anchor_refs   # reference frames a window may attend to
     if recipe.comb_links == "chain":    # each comb looks at the one before it
         return _assemble([(combs[::-1] if reverse else combs, 1.0)], [], n, length,
-                         replace(recipe, previous_refs=length if recipe.previous_refs else 0))
+                         replace(recipe, previous_refs=budget if recipe.previous_refs else 0))
     # hub: the first comb is computed first and every other window looks at it; with `comb_levels` the
     # other windows narrow from combs to every 2nd frame over the global steps (coarse to fine)
     hub = combs[0]
@@ -72,7 +73,7 @@ def _global(step: int, n: int, length: int, recipe: Recipe, at: float, reverse: 
     others = [window for r in range(dilation)
               for window in layouts.chunks([f for f in rest if f % dilation == r], length, 0, recipe.loop)]
     return _assemble([([hub], 1.0), (others, None)], hub, n, length,
-                     replace(recipe, previous_refs=0, anchor_refs=length, fuse="flat"))
+                     replace(recipe, previous_refs=0, anchor_refs=budget, fuse="flat"))
 
 
 def _whole(n: int, recipe: Recipe, at: float) -> Window:
