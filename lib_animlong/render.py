@@ -7,7 +7,7 @@ The default model is the small sprite AnimateDiff shipped in models/ (lib_animlo
 """
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -67,7 +67,9 @@ class _EpsModel(torch.nn.Module):
 def sample_latents(unet, motion, cond: torch.Tensor, uncond: torch.Tensor, alphas_cumprod: torch.Tensor,
                    latent_shape: Tuple[int, ...], options: AnimationOptions, settings: RenderSettings,
                    callback: Optional[Callable] = None) -> torch.Tensor:
-    """The latent video (frames, *latent_shape). cond / uncond: (1, tokens, dim) prompt contexts."""
+    """The latent video (frames, *latent_shape). cond / uncond: (1, tokens, dim) prompt contexts.
+    With options.keyframes_first, two passes (keyframes jointly, then every frame with them pinned)."""
+    from .conditioning.pinning import keyframes_first
     from .motion.inject import inject_motion
     from .noise import initial_noise
     from .sampling.windowed import WindowedDenoiser
@@ -75,24 +77,37 @@ def sample_latents(unet, motion, cond: torch.Tensor, uncond: torch.Tensor, alpha
     sampling, external = kdiffusion.load()
     denoiser = external.DiscreteEpsDDPMDenoiser(_EpsModel(unet), alphas_cumprod, quantize=True)
     sigmas = sampling.get_sigmas_karras(settings.steps, denoiser.sigma_min.item(), denoiser.sigma_max.item())
-    frames = options.frames
-    x = initial_noise(settings.seed, options, latent_shape) * sigmas[0]
-    context = torch.cat([cond.expand(frames, -1, -1), uncond.expand(frames, -1, -1)])
+    sampler = getattr(sampling, SAMPLERS[settings.sampler])
+    unit_noise = initial_noise(settings.seed, options, latent_shape)
+
     with inject_motion(unet, motion) as injection:
-        windowed = WindowedDenoiser(denoiser, injection.slot, options, sigmas=sigmas)
+        def sample_pass(frames: Sequence[int], pins) -> torch.Tensor:
+            """Sample the clip made of `frames` (absolute indices) from their initial noise."""
+            frames = list(frames)
+            windowed = WindowedDenoiser(denoiser, injection.slot, options, num_frames=len(frames),
+                                        sigmas=sigmas, pins=pins)
+            context = torch.cat([cond.expand(len(frames), -1, -1), uncond.expand(len(frames), -1, -1)])
 
-        def guided(x, sigma):
-            both = windowed(torch.cat([x, x]), torch.cat([sigma, sigma]), context=context)
-            positive, negative = both.chunk(2)
-            return negative + settings.cfg_scale * (positive - negative)
+            def guided(x, sigma):
+                both = windowed(torch.cat([x, x]), torch.cat([sigma, sigma]), context=context)
+                positive, negative = both.chunk(2)
+                return negative + settings.cfg_scale * (positive - negative)
 
-        sampler = getattr(sampling, SAMPLERS[settings.sampler])
-        generator = torch.Generator().manual_seed(settings.seed)
-        extra = {}
-        if settings.sampler == "euler_ancestral":
-            extra["noise_sampler"] = lambda sigma, sigma_next: torch.randn(x.shape, generator=generator)
-        with torch.no_grad():
-            return sampler(guided, x, sigmas, callback=callback, disable=True, **extra)
+            x = unit_noise[frames] * sigmas[0]
+            extra = {}
+            if settings.sampler == "euler_ancestral":
+                generator = torch.Generator().manual_seed(settings.seed + len(frames))
+                extra["noise_sampler"] = lambda sigma, sigma_next: torch.randn(x.shape, generator=generator)
+            with torch.no_grad():
+                return sampler(guided, x, sigmas, callback=callback, disable=True, **extra)
+
+        if options.keyframes_first:
+            return keyframes_first(sample_pass, unit_noise, options)[0]
+        return sample_pass(range(options.frames), None)
+
+
+def passes(options: AnimationOptions) -> int:
+    return 2 if options.keyframes_first else 1
 
 
 def to_uint8(pixels: torch.Tensor, scale: int) -> np.ndarray:
@@ -115,7 +130,7 @@ def render(settings: RenderSettings, options: AnimationOptions, progress: bool =
     motion = load_motion_model(settings.motion_module)
     with torch.no_grad():
         cond, uncond = embedding(torch.tensor([cond_tokens, text.tokenize(settings.negative_prompt)])).chunk(2)
-    bar = _progress_bar(settings.steps, progress)
+    bar = _progress_bar(settings.steps * passes(options), progress)
     try:
         latents = sample_latents(unet, motion, cond, uncond, alphas_cumprod(), (latent.LATENT_CHANNELS, 16, 16),
                                  options, settings, callback=lambda info: bar.update(1))

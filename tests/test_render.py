@@ -79,3 +79,19 @@ def test_a_motion_module_for_another_unet_is_refused(tmp_path, capsys):
               str(foreign))
     assert run_cli("--motion-module", str(foreign), "--frames", "4", "--out", str(tmp_path)) == 2
     assert "does not fit the small sprite model" in capsys.readouterr().err
+
+
+def test_keyframes_first_renders_in_two_passes_with_every_frame(tmp_path, monkeypatch):
+    from lib_animlong.sampling import windowed
+    seen = []
+
+    class Watching(windowed.WindowedDenoiser):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            seen.append(self.num_frames)
+
+    monkeypatch.setattr(windowed, "WindowedDenoiser", Watching)   # render imports it at call time
+    assert run_cli("--frames", "20", "--steps", "2", "--keyframes-first", "--pin-mode", "clean", "--scale", "1",
+                   "--formats", "GIF", "--out", str(tmp_path)) == 0
+    assert seen == [10, 20]           # 10 keyframes (stride 2 fits one 16-frame window), then all 20 frames
+    assert Image.open(tmp_path / "animlong.gif").n_frames == 20
