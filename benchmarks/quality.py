@@ -1,7 +1,7 @@
 """Quality on learned motion: 256-frame renders of the shipped sprite model with every schedule, each sprite
 tracked by its colour mask.
 
-    .venv/bin/python benchmarks/quality.py [--frames 256] [--steps 16] [--write-results]
+    .venv/bin/python benchmarks/quality.py [--frames 256] [--steps 12] [--rows 0,1] [--no-write]
 
 Figures per render (the sprite is found as the pixels near the prompt's colour):
 - seam: the largest centroid jump between neighbouring frames at a window boundary of the last denoising
@@ -15,6 +15,7 @@ Figures per render (the sprite is found as the pixels near the prompt's colour):
   first 16.
 """
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -26,16 +27,29 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lib_animlong.options import SCHEDULES, AnimationOptions  # noqa: E402
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from lib_animlong.options import AnimationOptions  # noqa: E402
 from lib_animlong.render import RenderSettings, render  # noqa: E402
 from lib_animlong.smallmodel import sprites  # noqa: E402
+from oracle import PEERS  # noqa: E402  (the same peer definitions as the oracle's tables)
+import results  # noqa: E402
 
 PROMPTS = ("red circle on black", "yellow square on gray", "blue triangle on white")
 MASK_TOLERANCE = 0.3      # max-abs RGB distance (0..1) from the prompt's colour
 ACCEL_OUTLIER = 1.5       # px / frame^2
 EDGE = 16                 # frames compared for drift at each end
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
-SECTION = "## Quality on learned motion"
+SECTION = "Quality on learned motion"
+GIF_SCALE = 3
+ROWS = [("**default** (anchored-shift)", {})] + PEERS + [
+    ("independent 16-frame chunks", dict(schedule="overlap", overlap=0, references="none")),
+    ("shifted, golden", dict(schedule="shifted", phase_law="golden", references="none")),
+    ("keyframes first, clean pins (two passes, anchored-shift)", dict(keyframes_first=True, pin_mode="clean")),
+    ("keyframes first, noised pins (two passes, anchored-shift)", dict(keyframes_first=True, pin_mode="noised")),
+]
+GIF_ROWS = {"**default** (anchored-shift)": "sprites-default", "peer: overlap 4, pyramid": "sprites-overlap",
+            "independent 16-frame chunks": "sprites-chunks"}
+READING = """(written after the run; see below)"""
 
 
 def track(frames: np.ndarray, colour: str):
@@ -94,82 +108,95 @@ def data_reference(frames: int, videos: int = 16) -> dict:
     return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
 
 
+def run_row(label: str, changes: dict, args, gifs: Path, scratch: Path) -> dict:
+    options = AnimationOptions(frames=args.frames).replace(**changes)
+    boundaries = boundary_pairs(options, args.steps)
+    per_render, seconds = [], []
+    for p, prompt in enumerate(PROMPTS[:args.prompts]):
+        for seed in range(args.seeds):
+            keep = p == 0 and seed == 0 and label in GIF_ROWS
+            settings = RenderSettings(prompt=prompt, seed=seed, steps=args.steps, formats=("GIF",),
+                                      scale=GIF_SCALE if keep else 1, out_dir=gifs if keep else scratch,
+                                      name=GIF_ROWS.get(label, "render"))
+            started = time.time()
+            result = render(settings, options, progress=False)
+            seconds.append(time.time() - started)
+            small = result.frames[:, ::settings.scale, ::settings.scale]
+            per_render.append(figures(small, prompt.split()[0], boundaries))
+            if keep:
+                save_contact_sheet(small, args.sheets / f"{settings.name}-sheet.png")
+    row = {k: float(np.mean([r.get(k, np.nan) for r in per_render])) for k in per_render[0]}
+    row["seconds"] = float(np.mean(seconds))
+    return row
+
+
+def save_contact_sheet(frames: np.ndarray, path: Path, every: int = 8, columns: int = 16) -> None:
+    """Every `every`-th frame, `columns` a row, upscaled 3x: to look at the frames, not only the numbers."""
+    from PIL import Image
+    picked = list(frames[::every])
+    picked += [np.zeros_like(picked[0])] * (-len(picked) % columns)
+    rows = [np.concatenate(picked[i:i + columns], axis=1) for i in range(0, len(picked), columns)]
+    sheet = np.concatenate(rows, axis=0).repeat(3, axis=0).repeat(3, axis=1)
+    Image.fromarray(sheet).save(path)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=256)
-    parser.add_argument("--steps", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--seeds", type=int, default=1)
-    parser.add_argument("--prompts", type=int, default=len(PROMPTS))
-    parser.add_argument("--schedules", default=",".join(SCHEDULES))
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--gifs", default="anchored-shift,overlap", help="schedules whose first render is kept")
-    parser.add_argument("--write-results", action="store_true", help="replace the section in RESULTS.md")
+    parser.add_argument("--prompts", type=int, default=2)
+    parser.add_argument("--rows", default="", help="comma-separated row numbers to run (default: all)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--json", type=Path, default=ROOT / "out" / "quality.json",
+                        help="figures of finished rows, kept across runs (a stopped run resumes)")
+    parser.add_argument("--sheets", type=Path, default=ROOT / "out",
+                        help="where the contact sheets (PNG, every 8th frame) of the GIF rows go")
+    parser.add_argument("--no-write", action="store_true", help="leave RESULTS.md alone")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     import ldm.modules.attention
     ldm.modules.attention.XFORMERS_IS_AVAILBLE = False
 
-    keep = set(filter(None, args.gifs.split(",")))
-    rows = [("training data (reference)", data_reference(args.frames), 0.0)]
-    print(f"{'schedule':28s} seam  spike speed accel lost colour size  s/render", flush=True)
+    wanted = [ROWS[int(i)] for i in args.rows.split(",") if i] or ROWS
+    done = json.loads(args.json.read_text()) if args.json.exists() else {}
+    done["training data (reference)"] = data_reference(args.frames)
+    gifs = ROOT / "benchmarks" / "gifs"
+    gifs.mkdir(parents=True, exist_ok=True)
+    args.sheets.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
-        for schedule in args.schedules.split(","):
-            options = AnimationOptions(frames=args.frames, schedule=schedule)
-            boundaries = boundary_pairs(options, args.steps)
-            per_render, seconds = [], []
-            for p, prompt in enumerate(PROMPTS[:args.prompts]):
-                for seed in range(args.seeds):
-                    first = p == 0 and seed == 0 and schedule in keep
-                    settings = RenderSettings(
-                        prompt=prompt, seed=seed, steps=args.steps, formats=("GIF",), scale=1 if not first else 3,
-                        out_dir=ROOT / "benchmarks" / "gifs" if first else Path(scratch), name=f"sprites-{schedule}")
-                    started = time.time()
-                    result = render(settings, options, progress=False)
-                    seconds.append(time.time() - started)
-                    small = result.frames[:, ::settings.scale, ::settings.scale]
-                    per_render.append(figures(small, prompt.split()[0], boundaries))
-            mean = {k: float(np.mean([r[k] for r in per_render])) for k in per_render[0]}
-            rows.append((schedule, mean, float(np.mean(seconds))))
-            print(format_row(*rows[-1]), flush=True)
-    table = markdown(rows, args)
+        for label, changes in wanted:
+            if label in done:
+                continue
+            done[label] = run_row(label, changes, args, gifs, Path(scratch))
+            print(format_row(label, done[label]), flush=True)
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(done, indent=1))
+    order = ["training data (reference)"] + [label for label, _ in ROWS]
+    table = markdown([(label, done[label]) for label in order if label in done], args)
     print(table)
-    if args.write_results:
-        write_section(table)
+    if not args.no_write:
+        results.write_section(SECTION, table + "\n\n" + READING)
 
 
-def format_row(name, f, seconds):
-    seam = f"{f['seam']:5.2f}" if "seam" in f else "    -"
-    return (f"{name:28s} {seam} {f['spike']:5.2f} {f['speed']:5.2f} {f['accel']:5.1f} {f['lost']:4.0f} "
-            f"{f['colour_drift']:6.1f} {f['size_drift']:5.2f} {seconds:6.1f}")
+def format_row(name, f):
+    return (f"{name:58s} seam {f.get('seam', float('nan')):5.2f} spike {f['spike']:5.2f} "
+            f"speed {f['speed']:5.2f} accel {f['accel']:5.1f} lost {f['lost']:4.0f} "
+            f"colour {f['colour_drift']:6.1f} size {f['size_drift']:5.2f} {f.get('seconds', 0):6.1f} s")
 
 
 def markdown(rows, args) -> str:
-    lines = ["| schedule | seam | spike | speed px/frame | accel outliers /100 | lost frames | colour drift | "
-             "size drift | s / render |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for name, f, seconds in rows:
-        seam = f"{f['seam']:.2f}" if "seam" in f else "-"
+    lines = ["| schedule | seam | spike | speed px/frame | accel outliers /100 frames | lost frames | "
+             "colour drift | size drift | s / render |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name, f in rows:
+        seam = f"{f['seam']:.2f}" if not np.isnan(f.get("seam", np.nan)) else "-"
+        seconds = f"{f['seconds']:.0f}" if "seconds" in f else "-"
         lines.append(f"| {name} | {seam} | {f['spike']:.2f} | {f['speed']:.2f} | {f['accel']:.1f} | "
-                     f"{f['lost']:.1f} | {f['colour_drift']:.1f} | {f['size_drift']:.2f} | "
-                     f"{seconds:.0f} |" if seconds else
-                     f"| {name} | {seam} | {f['spike']:.2f} | {f['speed']:.2f} | {f['accel']:.1f} | "
-                     f"{f['lost']:.1f} | {f['colour_drift']:.1f} | {f['size_drift']:.2f} | - |")
-    lines.append("")
-    lines.append(f"{args.frames} frames, {args.steps} Euler steps, CFG 3, prompts: "
-                 f"{', '.join(PROMPTS[:args.prompts])}; seeds 0..{args.seeds - 1}; mean over renders.")
-    return "\n".join(lines)
-
-
-def write_section(table: str) -> None:
-    """Replace the table between this section's markers in RESULTS.md; the rest of the section (the
-    written analysis) and every other section stay as they are. Appends the section if it is missing."""
-    begin, end = "<!-- quality-table:begin -->", "<!-- quality-table:end -->"
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    block = f"{begin}\n{table}\n{end}"
-    if begin in text and end in text:
-        text = text[:text.index(begin)] + block + text[text.index(end) + len(end):]
-    else:
-        text = text.rstrip("\n") + f"\n\n{SECTION}\n\n{block}\n"
-    RESULTS.write_text(text)
+                     f"{f['lost']:.1f} | {f['colour_drift']:.1f} | {f['size_drift']:.2f} | {seconds} |")
+    return "\n".join(lines) + (
+        f"\n\n{args.frames} frames, {args.steps} Euler steps (Karras), CFG 3, context 16, seed 0, prompts "
+        f"{', '.join(repr(p) for p in PROMPTS[:args.prompts])}; figures are the mean over the prompts. "
+        "`.venv/bin/python benchmarks/quality.py` (one core; each finished row is cached in out/quality.json).")
 
 
 if __name__ == "__main__":
