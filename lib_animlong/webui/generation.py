@@ -50,7 +50,7 @@ def begin(p, request: AnimRequest, load_motion) -> Generation:
         p.batch_size = request.options.frames
         generation.travel = parse_prompt_travel(p.prompt if isinstance(p.prompt, str) else "", generation.frames)
         generation.motion = load_motion(request.motion_module)
-        p.extra_generation_params[INFOTEXT_KEY] = infotext_value(request)
+        p.extra_generation_params[INFOTEXT_KEY] = infotext_value(request, hasattr(p, "init_images"))
     except Exception as error:   # kept, raised at the first model call
         generation.error = error
         raise
@@ -216,10 +216,18 @@ class _Progress:
         call = self.slot.current
         self.index += 1
         if call is not None and call.frame_indices:
-            frames = list(call.frame_indices)
             self.state.textinfo = (f"{self.text}, window {min(self.index, self.count)}/{self.count} "
-                                   f"(frames {frames[0]}-{frames[-1]})")
+                                   f"(frames {describe_frames(call.frame_indices)})")
         return self.model(x, sigma, **kwargs)
+
+
+def describe_frames(frames) -> str:
+    """'4-11' for a run of frames, '0,4,8,...' (the first few) otherwise."""
+    frames = list(frames)
+    if frames == list(range(frames[0], frames[0] + len(frames))):
+        return f"{frames[0]}-{frames[-1]}" if len(frames) > 1 else str(frames[0])
+    shown = ",".join(str(f) for f in frames[:4])
+    return shown + (",..." if len(frames) > 4 else "")
 
 
 def apply_prompt_travel(c, travel: Dict[int, str], frames: int, closed_loop: bool) -> None:

@@ -99,9 +99,10 @@ def _formats(value: Any, default_formats: Sequence[str]) -> Tuple[str, ...]:
 
 # ---- infotext: one "AnimLong" entry holding every setting, e.g. "frames=64; fps=8; module=x.safetensors"
 
-def infotext_value(request: AnimRequest) -> str:
+def infotext_value(request: AnimRequest, is_img2img: bool) -> str:
+    names = control_names(is_img2img)
     parts = [f"module={request.motion_module}", f"formats={'+'.join(request.formats)}"]
-    parts += [f"{name}={_plain(value)}" for name, value in request.options.to_dict().items()]
+    parts += [f"{name}={_plain(value)}" for name, value in request.options.to_dict().items() if name in names]
     return "; ".join(parts)
 
 
