@@ -17,3 +17,8 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install -q --no-deps stable-diffusion-sdkit==2.1.5 k-diffusion==0.1.1.post1
   echo "$want" > "$stamp"
 fi
+# A real browser for the UI test (tests/test_webui_ui.py); Playwright drives it, never downloading its own.
+if ! command -v chromium >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q chromium
+  else sudo apt-get update -q && sudo apt-get install -y -q chromium; fi
+fi

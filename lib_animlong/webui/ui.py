@@ -29,7 +29,7 @@ def build(elem_id: Callable[[str], str], is_img2img: bool, module_choices: Seque
                 value=module_choices[0] if module_choices else None, elem_id=elem_id("motion_module"),
                 info="Files in the extension's motion_modules/ folder and the folder set in Settings > "
                      "Long animation.")
-            refresh = gr.Button(value="\U0001f504", elem_id=elem_id("refresh"), elem_classes=["tool"],
+            refresh = gr.Button(value="\u21bb", elem_id=elem_id("refresh"), elem_classes=["tool"],
                                 scale=0, min_width=40)
         made["formats"] = gr.CheckboxGroup(label="Output formats", choices=list(OUTPUT_FORMATS),
                                            value=list(default_formats), elem_id=elem_id("formats"))
