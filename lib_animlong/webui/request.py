@@ -14,6 +14,7 @@ from ..options import OUTPUT_FORMATS, AnimationOptions, option_fields
 ADAPTER_DEFAULTS = {"enable": False, "motion_module": "", "formats": None, "return_frames": False,
                     "last_frame": None}
 IMG2IMG_ONLY = ("first_frame_strength", "last_frame_strength", "last_frame")
+HEADLESS_ONLY = ("keyframes_first", "keyframe_stride")   # two sampling passes: the headless renderer only
 INFOTEXT_KEY = "AnimLong"
 
 
@@ -30,7 +31,8 @@ class AnimRequest:
 def control_names(is_img2img: bool) -> List[str]:
     """The script's arguments in UI order (the order ui() returns its controls)."""
     names = ["enable", "motion_module", "formats"]
-    names += [f.name for f in option_fields() if is_img2img or f.name not in IMG2IMG_ONLY]
+    names += [f.name for f in option_fields()
+              if f.name not in HEADLESS_ONLY and (is_img2img or f.name not in IMG2IMG_ONLY)]
     names += ["last_frame"] if is_img2img else []
     return names + ["return_frames"]
 
@@ -42,6 +44,10 @@ def parse_args(args: Sequence[Any], is_img2img: bool, default_formats: Sequence[
     if args and isinstance(args[0], dict):  # the API fills the trailing args with UI defaults: ignored
         values = dict(args[0])
         unknown = sorted(set(values) - set(names))
+        headless = [name for name in unknown if name in HEADLESS_ONLY]
+        if headless:
+            raise AnimLongError(f"AnimLong: {headless[0]!r} is available in the headless renderer only "
+                                "(python -m lib_animlong render); leave it out of the webui's arguments.")
         if unknown:
             hint = " (img2img only)" if any(u in IMG2IMG_ONLY for u in unknown) else ""
             raise AnimLongError(f"AnimLong: unknown argument {unknown[0]!r}{hint}. Known arguments: "
@@ -67,7 +73,27 @@ def _request(values: Dict[str, Any], default_formats: Sequence[str]) -> AnimRequ
         raise AnimLongError(f"AnimLong: {error}") from error
     return AnimRequest(enable=enable, motion_module=module, formats=formats, options=options,
                        return_frames=_bool("return_frames", values.get("return_frames", False)),
-                       last_frame=values.get("last_frame"))
+                       last_frame=_image("last_frame", values.get("last_frame")))
+
+
+def _image(name: str, value: Any):
+    """A PIL image as is; base64 text (the API; a data: URL prefix allowed) decoded; None or "" for none."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        import base64
+        import binascii
+        import io
+        from PIL import Image, UnidentifiedImageError
+        try:
+            image = Image.open(io.BytesIO(base64.b64decode(value.split(",", 1)[-1], validate=False)))
+            image.load()
+            return image
+        except (binascii.Error, UnidentifiedImageError, OSError, ValueError):
+            raise AnimLongError(f"AnimLong: {name!r} is not a base64-encoded image (PNG, JPEG or WebP).") from None
+    if hasattr(value, "convert") and hasattr(value, "size"):
+        return value
+    raise AnimLongError(f"AnimLong: {name!r} must be an image, got {type(value).__name__}.")
 
 
 def _bool(name: str, value: Any) -> bool:

@@ -1,14 +1,14 @@
 """The `webui` fixture: this stand-in on sys.path for one test, a tiny real ldm UNet as shared.sd_model,
 the AnimLong script loaded from scripts/animlong.py like the webui loads it, and helpers that run a
 generation through modules.processing.process_images (the webui's hook order)."""
-import copy
 import importlib.util
 import os
 import sys
-import types
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from safetensors.torch import save_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -121,6 +121,27 @@ def motion_loader():
         motion.load_state_dict(tensors, strict=True)
         return motion.eval()
     return load
+
+
+def pixels(images):
+    return [np.asarray(image) for image in images if isinstance(image, Image.Image)]
+
+def frames_of(processed):
+    return pixels(processed.images[processed.index_of_first_image:])
+
+def off_generation(webui):
+    """The extension installed but off: what every later generation must still give."""
+    return pixels(webui.txt2img(None, batch_size=2)[1].images)
+
+def gif_frames(path):
+    with Image.open(path) as gif:
+        return gif.n_frames, gif.size
+
+def interrupt_at(webui, step, attribute):
+    def stop(params):
+        if params.sampling_step >= step:
+            setattr(webui.shared.state, attribute, True)
+    webui.callbacks.on_cfg_denoiser(stop)
 
 
 @pytest.fixture

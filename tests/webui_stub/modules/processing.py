@@ -4,7 +4,6 @@ n_iter: before_process_batch -> process_batch -> setup_conds -> sample (process_
 for the hires pass after before_hr) -> post_sample -> postprocess_batch / _list -> postprocess_image ->
 after all batches postprocess."""
 import json
-import os
 
 import numpy as np
 import torch
