@@ -1,0 +1,153 @@
+"""Recognise a motion-module file from its keys and shapes alone, and check it is whole and consistent.
+
+Topology comes from the keys (levels, modules per level, mid module) and shapes (channels, pe rows);
+family from the number of levels (4: SD1.5, 3: SDXL, anything else: a custom UNet such as our small
+model); version from the positional table and the mid module (see ../shared/docs/formats.md).
+"""
+import re
+from dataclasses import asdict, dataclass
+from typing import Dict, List, Mapping, Optional, Tuple
+
+import torch
+
+from ..errors import AnimLongError
+from .module import MotionModuleSet, MotionSpec
+
+_SITE = re.compile(r"^(down_blocks|up_blocks)\.(\d+)\.motion_modules\.(\d+)\.temporal_transformer\.(.+)$")
+_MID = re.compile(r"^mid_block\.motion_modules\.0\.temporal_transformer\.(.+)$")
+_LORA = re.compile(r"\.processor\.to_(q|k|v|out)_lora\.(down|up)\.weight$")
+FAMILIES = {4: "SD1.5", 3: "SDXL"}
+ANIMATELCM_PE = 64  # AnimateLCM files carry no pe; the peers assume 64 rows
+
+
+@dataclass(frozen=True)
+class Recognised:
+    family: str
+    version: str
+    pe_length: int
+    has_mid: bool
+    channels: Tuple[int, ...]
+    spec: Optional[MotionSpec]          # None when the layout is recognised but cannot run here
+    unsupported_reason: str = ""
+
+    def summary(self) -> Dict:
+        return {k: v for k, v in asdict(self).items() if k not in ("spec", "unsupported_reason")}
+
+
+def unwrap(state: Mapping) -> Dict[str, torch.Tensor]:
+    """Drop a `state_dict` wrapper and a `module.` prefix, as many downloaded files have."""
+    if "state_dict" in state and isinstance(state["state_dict"], Mapping):
+        state = state["state_dict"]
+    if state and all(k.startswith("module.") for k in state):
+        state = {k[len("module."):]: v for k, v in state.items()}
+    return dict(state)
+
+
+def is_motion_lora(state: Mapping) -> bool:
+    return any(_LORA.search(k) for k in state)
+
+
+def recognise(state: Mapping[str, torch.Tensor]) -> Recognised:
+    """What the file is; refuses anything that is not a complete, consistent motion module."""
+    if not state:
+        raise AnimLongError("The file holds no tensors: it is not a motion module. Download it again.")
+    if is_motion_lora(state):
+        raise AnimLongError("This file is a MotionLoRA, not a motion module. Choose a motion module "
+                            "(e.g. mm_sd_v15_v2) and add the LoRA separately.")
+    if any(".temporal_attentions." in k for k in state):
+        return _hotshot(state)
+    if not any(".motion_modules." in k for k in state):
+        hint = (" It looks like a Stable Diffusion checkpoint; put it in models/Stable-diffusion."
+                if any(k.startswith(("model.diffusion_model.", "first_stage_model.")) for k in state) else "")
+        raise AnimLongError("This file is not a motion module: it has no `motion_modules` keys." + hint)
+    levels: Dict[str, Dict[int, Dict[int, int]]] = {"down_blocks": {}, "up_blocks": {}}
+    mid_channels = None
+    pe_length = None
+    for key, tensor in state.items():
+        site, mid = _SITE.match(key), _MID.match(key)
+        if not (site or mid):
+            raise AnimLongError(f"Unknown motion-module layout: unexpected key {key!r}. This file is not an "
+                                "AnimateDiff motion module this extension can read.")
+        suffix = site.group(4) if site else mid.group(1)
+        if suffix.endswith("pos_encoder.pe") and pe_length is None:
+            pe_length = tensor.shape[1] if tensor.ndim == 3 else None
+        if suffix == "norm.weight":
+            if site:
+                levels[site.group(1)].setdefault(int(site.group(2)), {})[int(site.group(3))] = tensor.shape[0]
+            else:
+                mid_channels = tensor.shape[0]
+    down, up = _level_channels(levels["down_blocks"], "down_blocks"), _level_channels(levels["up_blocks"], "up_blocks")
+    family = FAMILIES.get(len(down[0]), "custom")
+    has_pe_keys = pe_length is not None
+    version = _version(family, pe_length, mid_channels is not None)
+    spec = MotionSpec(
+        family=family, version=version, down_channels=down[0], down_per_level=down[1], up_channels=up[0],
+        up_per_level=up[1], mid_channels=mid_channels, pe_length=pe_length or ANIMATELCM_PE,
+        norm_across_frames=family == "SDXL", pooled_unet_groupnorm=version == "v1", has_pe_keys=has_pe_keys)
+    check_shapes(state, spec)
+    return Recognised(family, version, spec.pe_length, mid_channels is not None, down[0], spec)
+
+
+def _level_channels(levels: Dict[int, Dict[int, int]], name: str) -> Tuple[Tuple[int, ...], int]:
+    if not levels:
+        raise AnimLongError(f"Unknown motion-module layout: no `{name}` modules with a norm.weight.")
+    if sorted(levels) != list(range(len(levels))):
+        raise AnimLongError(f"Unknown motion-module layout: `{name}` levels {sorted(levels)} are not 0..n-1.")
+    counts = {len(modules) for modules in levels.values()}
+    if len(counts) != 1:
+        raise AnimLongError(f"Unknown motion-module layout: `{name}` levels hold different module counts.")
+    return tuple(levels[i][0] for i in range(len(levels))), counts.pop()
+
+
+def _version(family: str, pe_length: Optional[int], has_mid: bool) -> str:
+    if family == "SDXL":
+        return "SDXL-beta"
+    if family == "custom":
+        return "custom"
+    if pe_length is None:
+        return "AnimateLCM"
+    if pe_length == 24:
+        return "v1"
+    if pe_length in (64, 128):
+        return "LongAnimateDiff"
+    return "v2" if has_mid else "v3"
+
+
+def expected_shapes(spec: MotionSpec) -> Dict[str, Tuple[int, ...]]:
+    """Key -> shape of a module set built from spec (on the meta device: free at any size)."""
+    with torch.device("meta"):
+        return {k: tuple(v.shape) for k, v in MotionModuleSet(spec).state_dict().items()}
+
+
+def check_shapes(state: Mapping[str, torch.Tensor], spec: MotionSpec) -> None:
+    """Every key of the layout present with its shape; names the first key that is not."""
+    expected = expected_shapes(spec)
+    for key, shape in expected.items():
+        if key not in state:
+            raise AnimLongError(f"The motion module is incomplete: key {key!r} is missing. The file may be "
+                                "truncated or from another tool; download it again.")
+        if tuple(state[key].shape) != shape:
+            raise AnimLongError(
+                f"The motion module's shapes are inconsistent with {spec.family} {spec.version}: key {key!r} has "
+                f"shape {tuple(state[key].shape)}, expected {shape}. The file is damaged or not an AnimateDiff "
+                "motion module.")
+    extra = [k for k in state if k not in expected]
+    if extra:
+        raise AnimLongError(f"Unknown motion-module layout: unexpected key {extra[0]!r} for {spec.family} "
+                            f"{spec.version}.")
+
+
+def _hotshot(state: Mapping[str, torch.Tensor]) -> Recognised:
+    pe = [v for k, v in state.items() if k.endswith("pos_encoder.positional_encoding")]
+    levels = {int(m.group(1)) for k in state for m in [re.match(r"^down_blocks\.(\d+)\.", k)] if m}
+    channels = []
+    for level in sorted(levels):
+        norms = [v for k, v in state.items()
+                 if k.startswith(f"down_blocks.{level}.temporal_attentions.0.") and k.endswith("norm.weight")]
+        if norms:
+            channels.append(norms[0].shape[0])
+    return Recognised(
+        family="SDXL", version="HotShot-XL", pe_length=pe[0].shape[1] if pe and pe[0].ndim == 3 else 0,
+        has_mid=any(k.startswith("mid_block.") for k in state), channels=tuple(channels), spec=None,
+        unsupported_reason="HotShot-XL modules are recognised but cannot run yet: their temporal layers differ "
+                           "from AnimateDiff's. Use an AnimateDiff SDXL module (mm_sdxl_v10_beta) instead.")

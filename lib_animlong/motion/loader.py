@@ -1,0 +1,114 @@
+"""Load the motion-module files people download, unconverted, without ever running pickle code.
+
+`.safetensors` is memory-mapped; `.ckpt` / `.pth` / `.pt` go through `torch.load(weights_only=True)`.
+The module set is built on the `meta` device and the file's tensors are assigned into it, so a
+1.8 GB file costs its own size once, not twice. A `MotionCache` (owned by the caller, e.g. the webui
+adapter) keeps the last loaded module keyed by path, modification time, size, device and dtype.
+"""
+import os
+import pickle
+from dataclasses import dataclass, field
+from typing import Dict, Optional, Tuple
+
+import torch
+
+from ..errors import AnimLongError
+from .formats import Recognised, recognise, unwrap
+from .module import MotionModuleSet, PositionalEncoding, sinusoid_table
+
+SAFETENSORS = (".safetensors",)
+PICKLES = (".ckpt", ".pth", ".pt")
+
+
+@dataclass
+class LoadedMotion:
+    path: str
+    recognised: Recognised
+    motion: MotionModuleSet
+    file_dtype: torch.dtype
+    parameters: int
+    file_size: int
+
+    def info(self) -> Dict:
+        return dict(self.recognised.summary(), path=self.path, dtype=str(self.file_dtype).replace("torch.", ""),
+                    parameters=self.parameters, file_size=self.file_size)
+
+
+@dataclass
+class MotionCache:
+    """The most recently loaded modules (a few GB each at full size: keep `capacity` small)."""
+    capacity: int = 1
+    entries: Dict[Tuple, LoadedMotion] = field(default_factory=dict)
+
+    def get(self, path: str, device="cpu", dtype: Optional[torch.dtype] = None) -> LoadedMotion:
+        stat = _stat(path)
+        key = (os.path.abspath(path), stat.st_mtime_ns, stat.st_size, str(device), str(dtype))
+        if key not in self.entries:
+            loaded = load_motion_module(path, device, dtype)
+            while len(self.entries) >= self.capacity:
+                self.entries.pop(next(iter(self.entries)))
+            self.entries[key] = loaded
+        return self.entries[key]
+
+
+def _stat(path: str):
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        raise AnimLongError(f"Motion module file not found: {path}. Put it in the motion_modules folder or "
+                            "check the path.") from None
+
+
+def read_state_dict(path: str) -> Dict[str, torch.Tensor]:
+    """The file's tensors, with a `state_dict` wrapper or `module.` prefix removed."""
+    _stat(path)
+    name = os.path.basename(path)
+    extension = os.path.splitext(name)[1].lower()
+    if extension in SAFETENSORS:
+        from safetensors.torch import load_file
+        try:
+            state = load_file(path)
+        except Exception as error:
+            raise AnimLongError(f"{name} is truncated or corrupt ({_first_line(error)}); download it again.") from None
+    elif extension in PICKLES:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as error:
+            raise AnimLongError(f"{name} contains Python objects other than tensors and was not loaded, because "
+                                f"running them could execute code ({_first_line(error)}). Use a .safetensors "
+                                "version of the file.") from None
+        except Exception as error:
+            raise AnimLongError(f"{name} is truncated or corrupt ({_first_line(error)}); download it again.") from None
+        if not isinstance(state, dict):
+            raise AnimLongError(f"{name} does not hold a dictionary of tensors: it is not a motion module.")
+    else:
+        raise AnimLongError(f"{name}: unsupported file type {extension or '(none)'!r}; motion modules are "
+                            ".safetensors, .ckpt, .pth or .pt files.")
+    state = unwrap(state)
+    bad = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise AnimLongError(f"{name}: entry {bad[0]!r} is not a tensor; this is not a motion module.")
+    return state
+
+
+def load_motion_module(path: str, device="cpu", dtype: Optional[torch.dtype] = None) -> LoadedMotion:
+    """Recognise, validate and load a motion module; dtype None keeps the file's dtype."""
+    state = read_state_dict(path)
+    recognised = recognise(state)
+    if recognised.spec is None:
+        raise AnimLongError(f"{os.path.basename(path)}: {recognised.unsupported_reason}")
+    file_dtype = next(iter(state.values())).dtype
+    with torch.device("meta"):
+        motion = MotionModuleSet(recognised.spec)
+    motion.load_state_dict(state, strict=True, assign=True)
+    for module in motion.modules():  # files without pe rows (AnimateLCM): build the sinusoid
+        if isinstance(module, PositionalEncoding) and module.pe.is_meta:
+            module.pe = sinusoid_table(module.pe.shape[1], module.pe.shape[2])
+    motion.to(device=device, dtype=dtype or file_dtype).eval().requires_grad_(False)
+    return LoadedMotion(path=os.path.abspath(path), recognised=recognised, motion=motion, file_dtype=file_dtype,
+                        parameters=sum(p.numel() for p in motion.parameters()), file_size=os.path.getsize(path))
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return text[0][:160] if text else type(error).__name__
