@@ -9,6 +9,7 @@ import os
 from modules import script_callbacks, scripts, shared
 
 from lib_animlong.errors import AnimLongError
+from lib_animlong.motion.loader import MotionCache
 from lib_animlong.webui import generation, motion_files, outputs, request, settings
 
 EXTENSION_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -17,7 +18,7 @@ EXTENSION_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 class AnimLongScript(scripts.Script):
     def __init__(self):
         super().__init__()
-        self.library = motion_files.MotionLibrary()
+        self.motion_cache = MotionCache()   # the last module loaded, reused while its file is unchanged
 
     def title(self):
         return "AnimLong"
@@ -39,7 +40,7 @@ class AnimLongScript(scripts.Script):
         return motion_files.list_motion_modules(self._folders())
 
     def _load_motion(self, name):
-        return self.library.load(motion_files.resolve(name, self._folders()))
+        return self.motion_cache.get(motion_files.resolve(name, self._folders())).motion
 
     def before_process(self, p, *args):
         try:

@@ -16,10 +16,14 @@ ANIMATION = dict(enable=True, motion_module="tiny-v2.safetensors", formats=["GIF
 def test_a_generation_makes_one_video_of_the_batch_and_leaves_the_model_as_it_was(webui):
     webui.add_motion_file()
     baseline = off_generation(webui)
+    samples = webui.outdir / "txt2img-images"
+    saved_before = sorted(samples.iterdir())
     before = webui.snapshot()
     p, processed = webui.txt2img([ANIMATION])
     assert webui.errors.reported == []
     webui.assert_unchanged(before)
+    assert sorted(samples.iterdir()) == saved_before + [samples / "AnimLong"]   # no per-frame images, no grid
+    assert processed.index_of_first_image == 0
     assert p.batch_size == 6 and p.all_seeds == [3 + i for i in range(6)]
     video = processed.images[0]
     assert isinstance(video, str) and video.endswith(".gif")
@@ -98,10 +102,10 @@ def test_hires_fix_runs_the_window_engine_on_both_passes(webui):
 
 
 def test_a_motion_module_for_another_unet_is_refused_by_name_and_nothing_changes(webui):
-    webui.add_motion_file("wide.safetensors", width=64)
+    webui.add_motion_file("xl.safetensors", sdxl=True)
     before = webui.snapshot()
-    with pytest.raises(AnimLongError, match="made for SD1.5"):
-        webui.txt2img([dict(ANIMATION, motion_module="wide.safetensors")])
+    with pytest.raises(AnimLongError, match="made for SDXL .* checkpoint's UNet is SD1.5"):
+        webui.txt2img([dict(ANIMATION, motion_module="xl.safetensors")])
     webui.assert_unchanged(before)
 
 

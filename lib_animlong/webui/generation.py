@@ -48,6 +48,8 @@ def begin(p, request: AnimRequest, load_motion) -> Generation:
     p.animlong = generation
     try:
         p.batch_size = request.options.frames
+        p.do_not_save_grid = True      # no grid of every frame; frames are saved by us when the settings say so
+        p.do_not_save_samples = True
         generation.travel = parse_prompt_travel(p.prompt if isinstance(p.prompt, str) else "", generation.frames)
         generation.motion = load_motion(request.motion_module)
         p.extra_generation_params[INFOTEXT_KEY] = infotext_value(request, hasattr(p, "init_images"))

@@ -1,6 +1,6 @@
-"""Motion-module files: the folders searched, the names offered in the dropdown, and loading with a cache."""
+"""Motion-module files: the folders searched, the names offered in the dropdown, a name resolved to a path."""
 import os
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence
 
 from ..errors import AnimLongError
 
@@ -42,29 +42,3 @@ def resolve(name: str, folders: Sequence[str]) -> str:
         if os.path.basename(name) in available and os.path.isfile(path):
             return path
     raise AnimLongError(f"AnimLong: 'motion_module' {name!r} was not found; choose one of {', '.join(available)}.")
-
-
-class MotionLibrary:
-    """Loads motion modules by path, keeping the last one (path + mtime) so repeated runs reuse it."""
-
-    def __init__(self, loader: Optional[Callable[[str], object]] = None):
-        self._loader = loader
-        self._cached: Optional[Tuple[Tuple[str, float], object]] = None
-
-    def load(self, path: str):
-        key = (os.path.abspath(path), os.path.getmtime(path))
-        if self._cached is not None and self._cached[0] == key:
-            return self._cached[1]
-        self._cached = None       # release the previous module before loading the next
-        motion = (self._loader or default_loader())(path)
-        self._cached = (key, motion)
-        return motion
-
-
-def default_loader() -> Callable[[str], object]:
-    try:
-        from ..motion.loader import load_motion_module
-    except ImportError as error:
-        raise AnimLongError("AnimLong: motion-module loading (lib_animlong.motion.loader) is missing from "
-                            "this installation; update the extension.") from error
-    return load_motion_module

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from safetensors.torch import save_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -46,18 +45,17 @@ class Webui:
         shared.opts.data["animlong_motion_folder"] = str(self.motion_dir)
         self.script_module = load_script_module()
 
-    def add_motion_file(self, name="tiny-v2.safetensors", version="v2", width=32, seed=1):
-        from unets import randomize_, sd15_motion_spec
-        from lib_animlong.motion.module import MotionModuleSet
-        motion = randomize_(MotionModuleSet(sd15_motion_spec(width, version)), seed)
-        save_file({k: v.contiguous() for k, v in motion.state_dict().items()}, str(self.motion_dir / name))
+    def add_motion_file(self, name="tiny-v2.safetensors", version="v2", width=32, seed=1, sdxl=False):
+        """A motion-module file with the real key names and random weights, for the tiny UNet's widths."""
+        from lib_animlong.motion import synthetic
+        spec = synthetic.sdxl_spec(width) if sdxl else synthetic.sd15_spec(version, width)
+        synthetic.save(synthetic.random_state_dict(spec, seed), str(self.motion_dir / name))
         return name
 
     def script(self, is_img2img=False):
         script = self.script_module.AnimLongScript()
         script.is_img2img, script.is_txt2img = is_img2img, not is_img2img
         script.filename = "scripts/animlong.py"
-        script.library = self.script_module.motion_files.MotionLibrary(loader=motion_loader())
         return script
 
     def _p(self, cls, args, is_img2img, fields):
@@ -67,7 +65,7 @@ class Webui:
             script.args_from, script.args_to = 1, 1 + len(args)
         defaults = dict(prompt="a red ball", negative_prompt="", seed=3, steps=4, cfg_scale=5.0, width=64, height=64,
                         outpath_samples=str(self.outdir / ("img2img-images" if is_img2img else "txt2img-images")),
-                        do_not_save_samples=True, script_args=(None,) + tuple(args or ()), scripts=runner)
+                        do_not_save_samples=False, script_args=(None,) + tuple(args or ()), scripts=runner)
         defaults.update(fields)
         is_api = defaults.pop("is_api", False)
         p = cls(**defaults)
@@ -101,26 +99,6 @@ class Webui:
         assert after["weights"].keys() == before["weights"].keys()
         for k, v in before["weights"].items():
             assert torch.equal(after["weights"][k], v), k
-
-
-def motion_loader():
-    """Stands in for lib_animlong.motion.loader until it lands: a real safetensors file, strict load."""
-    def load(path):
-        try:
-            from lib_animlong.motion.loader import load_motion_module
-            return load_motion_module(path)
-        except ImportError:
-            pass
-        from safetensors.torch import load_file
-        from unets import sd15_motion_spec
-        from lib_animlong.motion.module import MotionModuleSet
-        tensors = load_file(path)
-        width = tensors["down_blocks.0.motion_modules.0.temporal_transformer.proj_in.weight"].shape[0]
-        version = "v2" if any(k.startswith("mid_block") for k in tensors) else "v1"
-        motion = MotionModuleSet(sd15_motion_spec(width, version))
-        motion.load_state_dict(tensors, strict=True)
-        return motion.eval()
-    return load
 
 
 def pixels(images):

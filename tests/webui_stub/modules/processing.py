@@ -28,7 +28,7 @@ class ImageRNG:
 class StableDiffusionProcessing:
     def __init__(self, prompt="", negative_prompt="", seed=1, subseed=-1, subseed_strength=0.0, sampler_name="Euler",
                  batch_size=1, n_iter=1, steps=8, cfg_scale=5.0, width=64, height=64, outpath_samples=None,
-                 outpath_grids=None, override_settings=None, do_not_save_samples=False, do_not_save_grid=True,
+                 outpath_grids=None, override_settings=None, do_not_save_samples=False, do_not_save_grid=False,
                  styles=None, script_args=None, scripts=None):
         self.sd_model = shared.sd_model
         self.prompt, self.negative_prompt = prompt, negative_prompt
@@ -241,7 +241,7 @@ def process_images_inner(p):
                 output_images.append(image)
             state.nextjob()
     index_of_first_image = 0
-    if len(output_images) > 1 and opts.return_grid and p.batch_size * p.n_iter > 1:
+    if len(output_images) > 1 and opts.return_grid and not p.do_not_save_grid:
         output_images.insert(0, output_images[0].copy())   # stands for the grid image
         infotexts.insert(0, infotexts[0])
         index_of_first_image = 1
