@@ -117,7 +117,8 @@ def test_img2img_pins_the_init_image_as_frame_zero_and_encodes_one_image_at_a_ti
                                  denoising_strength=0.8, is_api=last_as == "base64")
     assert webui.errors.reported == []
     webui.assert_unchanged(before)
-    assert webui.sd_model.latent_calls == [1, 1]
+    assert webui.sd_model.latent_calls == [1, 1]      # the init image once, the last frame once
+    assert p.init_latent.shape[0] == 6 and p.image_conditioning.shape[0] == 6 and len(p.color_corrections) == 6
     frames = pixels(processed.images)
     expected = []
     for image in (init, last):

@@ -92,14 +92,23 @@ def _encode_images_once(p, generation: Generation) -> None:
         finally:
             p.batch_size = frames
         generation.first_latent = p.init_latent[0]
-        p.init_latent = p.init_latent[:1].expand((frames,) + tuple(p.init_latent.shape[1:])).contiguous()
-        conditioning = getattr(p, "image_conditioning_tensor", None)
-        if isinstance(conditioning, torch.Tensor) and conditioning.shape[0] == 1:
-            p.image_conditioning_tensor = conditioning.expand((frames,) + tuple(conditioning.shape[1:]))
+        p.init_latent = _repeat(p.init_latent, frames)
+        if isinstance(getattr(p, "image_conditioning", None), torch.Tensor):
+            p.image_conditioning = _repeat(p.image_conditioning, frames)
+        for name in ("overlay_images", "color_corrections"):   # per-image lists the webui repeats per batch
+            value = getattr(p, name, None)
+            if isinstance(value, list) and len(value) == 1:
+                setattr(p, name, value * frames)
         if last_image is not None:
             generation.last_latent = encode_images(p.sd_model, [last_image], p.width, p.height)[0]
 
     p.init = init
+
+
+def _repeat(batch: torch.Tensor, frames: int) -> torch.Tensor:
+    if batch.shape[0] != 1:
+        return batch
+    return batch.expand((frames,) + tuple(batch.shape[1:])).contiguous()
 
 
 def encode_images(sd_model, images, width: int, height: int, chunk: int = ENCODE_CHUNK) -> torch.Tensor:

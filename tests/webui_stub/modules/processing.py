@@ -64,7 +64,7 @@ class StableDiffusionProcessing:
         self.sampler = None
         self.c = self.uc = None
 
-    def image_conditioning(self, x):
+    def txt2img_image_conditioning(self, x):
         return x.new_zeros(x.shape[0], 5, 1, 1)
 
 
@@ -95,7 +95,7 @@ class StableDiffusionProcessingTxt2Img(StableDiffusionProcessing):
         if self.scripts is not None:
             self.scripts.process_before_every_sampling(self, x=x, noise=x, c=conditioning, uc=unconditional_conditioning)
         samples = self.sampler.sample(self, x, conditioning, unconditional_conditioning,
-                                      image_conditioning=self.image_conditioning(x))
+                                      image_conditioning=self.txt2img_image_conditioning(x))
         if not self.enable_hr or state.interrupted or state.skipped:
             return samples
         return self.sample_hr_pass(samples)
@@ -112,7 +112,7 @@ class StableDiffusionProcessingTxt2Img(StableDiffusionProcessing):
             self.scripts.process_before_every_sampling(self, x=samples, noise=noise, c=self.hr_c, uc=self.hr_uc)
         samples = self.sampler.sample_img2img(self, samples, noise, self.hr_c, self.hr_uc,
                                               steps=self.hr_second_pass_steps or self.steps,
-                                              image_conditioning=self.image_conditioning(samples))
+                                              image_conditioning=self.txt2img_image_conditioning(samples))
         self.is_hr_pass = False
         return samples
 
@@ -124,8 +124,10 @@ class StableDiffusionProcessingImg2Img(StableDiffusionProcessing):
         self.denoising_strength = denoising_strength
         self.image_mask = image_mask
         self.init_latent = None
-        self.image_conditioning_tensor = None
+        self.image_conditioning = None
         self.mask = self.nmask = None
+        self.overlay_images = None
+        self.color_corrections = None
 
     def init(self, all_prompts, all_seeds, all_subseeds):
         pixels = []
@@ -133,10 +135,12 @@ class StableDiffusionProcessingImg2Img(StableDiffusionProcessing):
             arr = np.asarray(img.convert("RGB").resize((self.width, self.height)), dtype=np.float32) / 127.5 - 1
             pixels.append(torch.from_numpy(arr).permute(2, 0, 1))
         batch = torch.stack(pixels)
+        self.color_corrections = [img] if len(pixels) == 1 else None
         if len(pixels) == 1:   # the webui encodes the whole batch in one call
             batch = batch.expand(self.batch_size, -1, -1, -1)
+            self.color_corrections = self.color_corrections * self.batch_size
         self.init_latent = self.sd_model.get_first_stage_encoding(self.sd_model.encode_first_stage(batch))
-        self.image_conditioning_tensor = self.image_conditioning(self.init_latent)
+        self.image_conditioning = self.init_latent.new_zeros(self.init_latent.shape[0], 5, 1, 1)
 
     def sample(self, conditioning, unconditional_conditioning, seeds, subseeds, subseed_strength, prompts):
         self.sampler = sd_samplers.create_sampler(self.sampler_name, self.sd_model)
@@ -145,7 +149,7 @@ class StableDiffusionProcessingImg2Img(StableDiffusionProcessing):
             self.scripts.process_before_every_sampling(self, x=self.init_latent, noise=x, c=conditioning,
                                                        uc=unconditional_conditioning)
         return self.sampler.sample_img2img(self, self.init_latent, x, conditioning, unconditional_conditioning,
-                                           image_conditioning=self.image_conditioning_tensor)
+                                           image_conditioning=self.image_conditioning)
 
 
 class Processed:
