@@ -53,7 +53,10 @@ def test_failure_interrupt_and_skip_leave_the_model_as_it_was(webui, how):
         hook.remove()
     else:
         interrupt_at(webui, 1, how)
-        webui.txt2img([ANIMATION])
+        _, processed = webui.txt2img([ANIMATION])
+        history = webui.shared.state.textinfo_history
+        assert any("step 1/4" in t for t in history) and not any("step 4/4" in t for t in history)
+        assert gif_frames(processed.images[0])[0] == 6     # what was denoised so far is still returned
         webui.callbacks.clear_callbacks()
         webui.shared.state.interrupted = webui.shared.state.skipped = False
     webui.assert_unchanged(before)
