@@ -77,6 +77,15 @@ def test_controls_are_built_from_the_options_with_elem_ids_and_infotext_fields(w
         assert {c.elem_id.rsplit("animlong_", 1)[1]: read({}) for c, read in script.infotext_fields}["enable"] is False
 
 
+def test_ui_is_deterministic_across_the_three_calls_per_tab_of_api_mode(webui):
+    webui.add_motion_file()
+    described = []
+    for _ in range(3):
+        _, controls, _ = build_demo(webui, True)
+        described.append([(type(c).__name__, c.elem_id, c.label, repr(c.value)) for c in controls])
+    assert described[0] == described[1] == described[2]
+
+
 def test_the_accordion_works_in_a_real_browser(webui, browser_page, tmp_path):
     webui.add_motion_file()
     script, controls, demo = build_demo(webui, False)
