@@ -56,7 +56,12 @@ class AnimLongScript(scripts.Script):
     def process(self, p, *args):
         current = getattr(p, "animlong", None)
         if current is not None and current.error is None:
-            generation.prepare(p, current, shared.state)
+            generation.prepare(p, current)
+
+    def before_process_batch(self, p, *args, **kwargs):
+        current = getattr(p, "animlong", None)
+        if current is not None:
+            generation.assign_keyframe_prompts(p, current)
 
     def process_before_every_sampling(self, p, *args, **kwargs):
         current = getattr(p, "animlong", None)

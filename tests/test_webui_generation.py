@@ -135,7 +135,9 @@ def test_prompt_travel_gives_each_frame_its_keyframe_prompt_and_blends_between(w
     travel = "best quality\n0: a red ball\n5: a blue cube"
     p, processed = webui.txt2img([ANIMATION], prompt=travel)
     assert webui.errors.reported == []
-    assert p.all_prompts[0] == "best quality, a red ball" and p.all_prompts[5] == "best quality, a blue cube"
+    assert p.prompts[0] == "best quality, a red ball" and p.prompts[4] == p.prompts[0]
+    assert p.prompts[5] == "best quality, a blue cube"
+    assert processed.infotexts[0].startswith(travel + "\nNegative prompt:")   # pasting restores the travel
     c = p.c.batch
     ends = [s.end_at_step for s in c[2][0].schedules]
     assert ends == [s.end_at_step for s in c[0][0].schedules]

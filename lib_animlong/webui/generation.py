@@ -10,9 +10,10 @@ was. A model call whose rows are not whole blocks of frames (another extension's
 The webui catches exceptions raised by script hooks and carries on, which would give the user a silent
 still image; so a hook records its error and the first model call of the generation raises it instead.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
+import numpy as np
 import torch
 
 from ..conditioning.pinning import image_pins
@@ -35,7 +36,6 @@ class Generation:
     travel: Optional[Dict[int, str]] = None
     first_latent: Optional[torch.Tensor] = None
     last_latent: Optional[torch.Tensor] = None
-    notes: List[str] = field(default_factory=list)
 
     @property
     def frames(self) -> int:
@@ -59,11 +59,12 @@ def begin(p, request: AnimRequest, load_motion) -> Generation:
     return generation
 
 
-def prepare(p, generation: Generation, state) -> None:
-    """process: per-frame keyframe prompts for prompt travel; img2img encodes one image, not the batch."""
+def prepare(p, generation: Generation) -> None:
+    """process: the hires pass's prompts follow prompt travel; img2img encodes one image, not the batch."""
     try:
-        if generation.travel:
-            _assign_keyframe_prompts(p, generation)
+        if generation.travel and getattr(p, "all_hr_prompts", None) == p.all_prompts:
+            p.all_hr_prompts = [_keyframe_prompts(generation)[i % generation.frames]
+                                for i in range(len(p.all_prompts))]
         if hasattr(p, "init_images"):
             _encode_images_once(p, generation)
     except Exception as error:
@@ -71,13 +72,17 @@ def prepare(p, generation: Generation, state) -> None:
         raise
 
 
-def _assign_keyframe_prompts(p, generation: Generation) -> None:
+def assign_keyframe_prompts(p, generation: Generation) -> None:
+    """before_process_batch: each frame encodes the prompt of its keyframe (install() blends between them);
+    p.all_prompts keeps the travel text, so the infotext restores it."""
+    if generation.travel and generation.error is None:
+        p.prompts = _keyframe_prompts(generation)
+
+
+def _keyframe_prompts(generation: Generation) -> List[str]:
+    """Per frame: the prompt of the keyframe at or before it (the first keyframe before any)."""
     keys = sorted(generation.travel)
-    held = [generation.travel[max([k for k in keys if k <= i], default=keys[0])] for i in range(generation.frames)]
-    original = list(p.all_prompts)
-    p.all_prompts = [held[i % generation.frames] for i in range(len(original))]
-    if getattr(p, "all_hr_prompts", None) == original:
-        p.all_hr_prompts = p.all_prompts
+    return [generation.travel[max([k for k in keys if k <= i], default=keys[0])] for i in range(generation.frames)]
 
 
 def _encode_images_once(p, generation: Generation) -> None:
@@ -113,7 +118,6 @@ def _repeat(batch: torch.Tensor, frames: int) -> torch.Tensor:
 
 def encode_images(sd_model, images, width: int, height: int, chunk: int = ENCODE_CHUNK) -> torch.Tensor:
     """PIL images -> latents (n, C, h, w), through the VAE `chunk` images at a time."""
-    import numpy as np
     latents = []
     for start in range(0, len(images), chunk):
         pixels = [torch.from_numpy(np.asarray(image.convert("RGB").resize((width, height)), dtype=np.float32))

@@ -60,6 +60,9 @@ class StableDiffusionProcessing:
     def init(self, all_prompts, all_seeds, all_subseeds):
         pass
 
+    def parse_extra_network_prompts(self):
+        pass
+
     def close(self):
         self.sampler = None
         self.c = self.uc = None
@@ -79,6 +82,10 @@ class StableDiffusionProcessingTxt2Img(StableDiffusionProcessing):
     def setup_prompts(self):
         super().setup_prompts()
         self.all_hr_prompts = self.all_prompts if not self.hr_prompt else self.batch_size * self.n_iter * [self.hr_prompt]
+
+    def parse_extra_network_prompts(self):
+        if self.enable_hr:   # the hires prompts of this batch are sliced here, after before_process_batch
+            self.hr_prompts = self.all_hr_prompts[self.iteration * self.batch_size:(self.iteration + 1) * self.batch_size]
 
     def setup_conds(self):
         super().setup_conds()
@@ -210,13 +217,14 @@ def process_images_inner(p):
                 break
             p.prompts = p.all_prompts[n * p.batch_size:(n + 1) * p.batch_size]
             p.negative_prompts = p.all_negative_prompts[n * p.batch_size:(n + 1) * p.batch_size]
-            if hasattr(p, "all_hr_prompts"):
-                p.hr_prompts = p.all_hr_prompts[n * p.batch_size:(n + 1) * p.batch_size]
             p.seeds = p.all_seeds[n * p.batch_size:(n + 1) * p.batch_size]
             p.subseeds = p.all_subseeds[n * p.batch_size:(n + 1) * p.batch_size]
             p.rng = ImageRNG((4, p.height // 8, p.width // 8), p.seeds)
             if p.scripts is not None:
                 p.scripts.before_process_batch(p, batch_number=n, prompts=p.prompts, seeds=p.seeds, subseeds=p.subseeds)
+            p.iteration = n
+            p.parse_extra_network_prompts()
+            if p.scripts is not None:
                 p.scripts.process_batch(p, batch_number=n, prompts=p.prompts, seeds=p.seeds, subseeds=p.subseeds)
             p.setup_conds()
             samples = p.sample(conditioning=p.c, unconditional_conditioning=p.uc, seeds=p.seeds, subseeds=p.subseeds,
