@@ -41,8 +41,10 @@ def test_an_unwritable_output_folder_still_returns_the_frames(webui):
 @pytest.mark.parametrize("args, field", [
     (dict(ANIMATION, frames="many"), "frames"), (dict(ANIMATION, context_length=1), "context_length"),
     (dict(ANIMATION, schedule="zigzag"), "schedule"), (dict(ANIMATION, colour=3), "colour"),
-    (dict(ANIMATION, formats=["AVI"]), "formats"), (dict(ANIMATION, motion_module="missing.ckpt"), "motion_module"),
-    (dict(ANIMATION, enable="yes"), "enable"), (dict(ANIMATION, keyframes_first=True), "keyframes_first")])
+    (dict(ANIMATION, formats=["AVI"]), "formats"), (dict(ANIMATION, formats=[]), "formats"),
+    (dict(ANIMATION, motion_module="missing.ckpt"), "motion_module"), (dict(ANIMATION, enable="yes"), "enable"),
+    (dict(ANIMATION, keyframes_first=True), "keyframes_first"),
+    (dict(ANIMATION, last_frame="not-an-image"), "last_frame")])
 def test_invalid_api_args_fail_the_request_naming_the_field(webui, args, field):
     webui.add_motion_file()
     with pytest.raises(AnimLongError, match=f"'{field}'"):
@@ -122,7 +124,8 @@ def test_img2img_pins_the_init_image_as_frame_zero_and_encodes_one_image_at_a_ti
     frames = pixels(processed.images)
     expected = []
     for image in (init, last):
-        latent = webui.sd_model.encode_first_stage(torch.from_numpy(np.asarray(image, dtype=np.float32)).permute(2, 0, 1)[None] / 127.5 - 1)
+        pixels_in = torch.from_numpy(np.asarray(image, dtype=np.float32)).permute(2, 0, 1)[None] / 127.5 - 1
+        latent = webui.sd_model.encode_first_stage(pixels_in)
         decoded = ((webui.sd_model.decode_first_stage(latent) + 1) / 2).clamp(0, 1)[0]
         expected.append((decoded.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
     assert np.abs(frames[0].astype(int) - expected[0]).max() <= 1

@@ -91,7 +91,8 @@ def test_hires_fix_runs_the_window_engine_on_both_passes(webui):
     webui.add_motion_file()
     before = webui.snapshot()
     sizes = set()
-    webui.unet.input_blocks[0].register_forward_pre_hook(lambda m, i: sizes.add((i[0].shape[0] <= 4 * 2, i[0].shape[-1])))
+    webui.unet.input_blocks[0].register_forward_pre_hook(
+        lambda m, i: sizes.add((i[0].shape[0] <= 4 * 2, i[0].shape[-1])))
     p, processed = webui.txt2img([ANIMATION], enable_hr=True, hr_scale=2.0, hr_second_pass_steps=2,
                                  denoising_strength=0.5)
     webui.unet.input_blocks[0]._forward_pre_hooks.clear()
@@ -101,7 +102,8 @@ def test_hires_fix_runs_the_window_engine_on_both_passes(webui):
     assert sizes == {(True, 8), (True, 16)}     # only windows, at both latent sizes
     history = webui.shared.state.textinfo_history
     # the second pass (2 steps at strength 0.5 of a 4-step ladder) plans its own windows: steps 3 and 4
-    assert [t.split(",")[0] for t in history if ", window 1/" in t] == [f"AnimLong: step {s}/4" for s in (1, 2, 3, 4, 3, 4)]
+    first_windows = [t.split(",")[0] for t in history if ", window 1/" in t]
+    assert first_windows == [f"AnimLong: step {s}/4" for s in (1, 2, 3, 4, 3, 4)]
 
 
 def test_a_motion_module_for_another_unet_is_refused_by_name_and_nothing_changes(webui):

@@ -107,12 +107,14 @@ def _bool(name: str, value: Any) -> bool:
 
 
 def _formats(value: Any, default_formats: Sequence[str]) -> Tuple[str, ...]:
-    if value is None or value == []:
+    if value is None:
         value = list(default_formats)
     if isinstance(value, str):
         value = [part for part in value.replace("+", ",").split(",") if part.strip()]
     if not isinstance(value, (list, tuple)):
         raise AnimLongError(f"AnimLong: 'formats' must be a list such as [\"GIF\", \"MP4\"], got {value!r}.")
+    if not value:
+        raise AnimLongError(f"AnimLong: 'formats' is empty; choose at least one of {', '.join(OUTPUT_FORMATS)}.")
     formats = []
     for item in value:
         name = str(item).strip().upper()

@@ -76,16 +76,18 @@ class StableDiffusionProcessingTxt2Img(StableDiffusionProcessing):
                  hr_upscaler="Latent", hr_sampler_name=None, hr_prompt="", hr_negative_prompt="", **kwargs):
         super().__init__(**kwargs)
         self.enable_hr, self.hr_scale, self.hr_second_pass_steps = enable_hr, hr_scale, hr_second_pass_steps
-        self.denoising_strength, self.hr_upscaler, self.hr_sampler_name = denoising_strength, hr_upscaler, hr_sampler_name
+        self.denoising_strength, self.hr_upscaler = denoising_strength, hr_upscaler
+        self.hr_sampler_name = hr_sampler_name
         self.hr_prompt, self.hr_negative_prompt = hr_prompt, hr_negative_prompt
 
     def setup_prompts(self):
         super().setup_prompts()
-        self.all_hr_prompts = self.all_prompts if not self.hr_prompt else self.batch_size * self.n_iter * [self.hr_prompt]
+        self.all_hr_prompts = self.batch_size * self.n_iter * [self.hr_prompt] if self.hr_prompt else self.all_prompts
 
     def parse_extra_network_prompts(self):
         if self.enable_hr:   # the hires prompts of this batch are sliced here, after before_process_batch
-            self.hr_prompts = self.all_hr_prompts[self.iteration * self.batch_size:(self.iteration + 1) * self.batch_size]
+            first = self.iteration * self.batch_size
+            self.hr_prompts = self.all_hr_prompts[first:first + self.batch_size]
 
     def setup_conds(self):
         super().setup_conds()
@@ -100,7 +102,8 @@ class StableDiffusionProcessingTxt2Img(StableDiffusionProcessing):
         self.sampler = sd_samplers.create_sampler(self.sampler_name, self.sd_model)
         x = self.rng.next()
         if self.scripts is not None:
-            self.scripts.process_before_every_sampling(self, x=x, noise=x, c=conditioning, uc=unconditional_conditioning)
+            self.scripts.process_before_every_sampling(self, x=x, noise=x, c=conditioning,
+                                                       uc=unconditional_conditioning)
         samples = self.sampler.sample(self, x, conditioning, unconditional_conditioning,
                                       image_conditioning=self.txt2img_image_conditioning(x))
         if not self.enable_hr or state.interrupted or state.skipped:
