@@ -89,9 +89,8 @@ class AnimLongScript(scripts.Script):
 
 
 def _asks_for_animation(args) -> bool:
-    if args and isinstance(args[0], dict):
-        return bool(args[0].get("enable"))
-    return bool(args) and args[0] is True
+    """A dict (only API clients send one) or a ticked "Enable": bad arguments must fail the request."""
+    return bool(args) and (isinstance(args[0], dict) or args[0] is True)
 
 
 script_callbacks.on_ui_settings(lambda: settings.register(shared))

@@ -44,7 +44,7 @@ def test_an_unwritable_output_folder_still_returns_the_frames(webui):
     (dict(ANIMATION, formats=["AVI"]), "formats"), (dict(ANIMATION, formats=[]), "formats"),
     (dict(ANIMATION, motion_module="missing.ckpt"), "motion_module"), (dict(ANIMATION, enable="yes"), "enable"),
     (dict(ANIMATION, keyframes_first=True), "keyframes_first"),
-    (dict(ANIMATION, last_frame="not-an-image"), "last_frame")])
+    (dict(ANIMATION, last_frame="not-an-image"), "last_frame"), (dict(frames=0), "frames")])
 def test_invalid_api_args_fail_the_request_naming_the_field(webui, args, field):
     webui.add_motion_file()
     with pytest.raises(AnimLongError, match=f"'{field}'"):
@@ -146,3 +146,12 @@ def test_prompt_travel_gives_each_frame_its_keyframe_prompt_and_blends_between(w
     assert ends == [s.end_at_step for s in c[0][0].schedules]
     middle = c[2][0].schedules[0].cond
     assert not torch.equal(middle, c[0][0].schedules[0].cond) and not torch.equal(middle, c[5][0].schedules[0].cond)
+
+
+def test_with_enable_off_the_script_changes_nothing(webui):
+    from webui_stub.harness import off_generation
+    webui.add_motion_file()
+    baseline = off_generation(webui)
+    p, processed = webui.txt2img([dict(ANIMATION, enable=False)], batch_size=2)
+    assert p.batch_size == 2 and not hasattr(p, "animlong")
+    assert all(np.array_equal(a, b) for a, b in zip(pixels(processed.images), baseline)) and len(baseline) == 3
