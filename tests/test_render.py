@@ -74,11 +74,15 @@ def test_a_stable_diffusion_checkpoint_is_refused_naming_what_is_missing(tmp_pat
 
 
 def test_a_motion_module_for_another_unet_is_refused(tmp_path, capsys):
-    foreign = tmp_path / "mm_sd15.safetensors"
-    save_file({"down_blocks.0.motion_modules.0.temporal_transformer.proj_in.weight": torch.zeros(320, 320)},
-              str(foreign))
+    from dataclasses import replace
+    from lib_animlong.motion.module import MotionModuleSet
+    from lib_animlong.smallmodel.config import motion_spec
+    foreign = tmp_path / "mm_other.safetensors"
+    other = MotionModuleSet(replace(motion_spec(), down_channels=(32, 64), up_channels=(64, 32)))
+    save_file({k: v.contiguous() for k, v in other.state_dict().items()}, str(foreign))
     assert run_cli("--motion-module", str(foreign), "--frames", "4", "--out", str(tmp_path)) == 2
     assert "does not fit the small sprite model" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.gif"))
 
 
 def test_keyframes_first_renders_in_two_passes_with_every_frame(tmp_path, monkeypatch):

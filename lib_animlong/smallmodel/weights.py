@@ -43,18 +43,21 @@ def load_image_model(path: Path = UNET_FILE) -> Tuple[torch.nn.Module, TextEmbed
 
 def load_motion_model(path: Optional[Path] = None):
     """The motion modules (a MotionModuleSet, fp32, eval) from the shipped file or another file trained for
-    this image model. A module made for another UNet (e.g. a real SD1.5 AnimateDiff file) is refused."""
-    from ..motion.module import MotionModuleSet
+    this image model, read by the project's loader. A module made for another UNet (e.g. a real SD1.5
+    AnimateDiff file) is refused."""
+    from ..motion.loader import load_motion_module
     path = Path(path or MOTION_FILE)
-    if not path.is_file():
-        raise AnimLongError(f"Motion module file not found: {path}.")
-    tensors = load_file(str(path))
-    motion = MotionModuleSet(motion_spec())
-    expected = set(motion.state_dict())
-    if set(tensors) != expected:
+    loaded = load_motion_module(str(path), dtype=torch.float32)
+    spec, ours = loaded.recognised.spec, motion_spec()
+    if _topology(spec) != _topology(ours):
         raise AnimLongError(
-            f"{path.name} does not fit the small sprite model (its keys or layers differ from "
-            f"{len(expected)} modules' worth of this UNet's motion layers). A real AnimateDiff module needs its "
-            "Stable Diffusion 1.5 checkpoint (--checkpoint).")
-    motion.load_state_dict({k: v.float() for k, v in tensors.items()}, strict=True)
-    return motion.eval().requires_grad_(False)
+            f"{path.name} is a {spec.family} {spec.version} motion module for a UNet with channels "
+            f"{list(spec.down_channels)}; it does not fit the small sprite model (channels "
+            f"{list(ours.down_channels)}). A real AnimateDiff module needs its Stable Diffusion 1.5 checkpoint "
+            "(--checkpoint).")
+    return loaded.motion
+
+
+def _topology(spec):
+    """What must match for the modules to fit the UNet (the positional table may be longer or shorter)."""
+    return spec.down_channels, spec.down_per_level, spec.up_channels, spec.up_per_level, spec.mid_channels
