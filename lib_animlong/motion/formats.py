@@ -93,6 +93,10 @@ def _level_channels(levels: Dict[int, Dict[int, int]], name: str) -> Tuple[Tuple
         raise AnimLongError(f"Unknown motion-module layout: no `{name}` modules with a norm.weight.")
     if sorted(levels) != list(range(len(levels))):
         raise AnimLongError(f"Unknown motion-module layout: `{name}` levels {sorted(levels)} are not 0..n-1.")
+    for level, modules in sorted(levels.items()):
+        if sorted(modules) != list(range(len(modules))):
+            raise AnimLongError(f"Unknown motion-module layout: `{name}.{level}` holds modules {sorted(modules)}, "
+                                "not 0..n-1.")
     counts = {len(modules) for modules in levels.values()}
     if len(counts) != 1:
         raise AnimLongError(f"Unknown motion-module layout: `{name}` levels hold different module counts.")

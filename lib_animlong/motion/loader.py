@@ -91,8 +91,13 @@ def read_state_dict(path: str) -> Dict[str, torch.Tensor]:
     return state
 
 
-def load_motion_module(path: str, device="cpu", dtype: Optional[torch.dtype] = None) -> LoadedMotion:
-    """Recognise, validate and load a motion module; dtype None keeps the file's dtype."""
+def load_motion_module(path: str, device="cpu", dtype: Optional[torch.dtype] = None,
+                       cache: Optional[MotionCache] = None) -> LoadedMotion:
+    """Recognise, validate and load a motion module; dtype None keeps the file's dtype.
+
+    With a cache, an unchanged file (same path, mtime, size) already loaded for device and dtype is reused."""
+    if cache is not None:
+        return cache.get(path, device, dtype)
     state = read_state_dict(path)
     recognised = recognise(state)
     if recognised.spec is None:

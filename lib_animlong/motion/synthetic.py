@@ -3,6 +3,7 @@
 Every parameter is random (proj_out and the norm affines too): a freshly built module with a zero
 proj_out is the identity and would prove nothing.
 """
+from dataclasses import replace
 from typing import Dict, Optional
 
 import torch
@@ -28,6 +29,7 @@ def sdxl_spec(width: int = 320) -> MotionSpec:
 
 
 def randomize_(module: torch.nn.Module, seed: int = 0, scale: float = 0.1) -> torch.nn.Module:
+    """Every parameter random, seeded: weights of norms around 1, everything else around 0."""
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in module.named_parameters():
@@ -42,6 +44,22 @@ def random_state_dict(spec: MotionSpec, seed: int = 0, dtype=torch.float32) -> D
     if next(module.parameters()).is_meta:
         return {k: v.to(dtype) for k, v in module.state_dict().items()}
     return {k: v.to(dtype) for k, v in randomize_(module, seed).state_dict().items()}
+
+
+def wrapped(state: Dict[str, torch.Tensor], state_dict: bool = False, module_prefix: bool = False) -> Dict:
+    """The same tensors as many downloaded files carry them: under `state_dict` and/or with `module.`."""
+    if module_prefix:
+        state = {"module." + k: v for k, v in state.items()}
+    return {"state_dict": state} if state_dict else state
+
+
+def hotshot_state_dict(width: int = 320, pe_length: int = 24, seed: int = 0,
+                       dtype=torch.float32) -> Dict[str, torch.Tensor]:
+    """HotShot-XL's own naming: `{down,up}_blocks.{i}.temporal_attentions.{j}.*` and
+    `pos_encoder.positional_encoding`, on the SDXL topology (3 levels, no mid module)."""
+    state = random_state_dict(replace(sdxl_spec(width), pe_length=pe_length), seed, dtype)
+    return {k.replace(".motion_modules.", ".temporal_attentions.").replace(".temporal_transformer.", ".")
+             .replace("pos_encoder.pe", "pos_encoder.positional_encoding"): v for k, v in state.items()}
 
 
 def random_motion_lora(spec: MotionSpec, rank: int = 4, seed: int = 0) -> Dict[str, torch.Tensor]:
