@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from lib_animlong.errors import AnimLongError
-from webui_stub.harness import frames_of, gif_frames, pixels, webui  # noqa: F401  (webui: fixture)
+from webui_stub.harness import frames_of, gif_frames, off_generation, pixels, webui  # noqa: F401  (webui: fixture)
 
 ANIMATION = dict(enable=True, motion_module="tiny-v2.safetensors", formats=["GIF"], frames=6, context_length=4,
                  fps=4)
@@ -149,7 +149,6 @@ def test_prompt_travel_gives_each_frame_its_keyframe_prompt_and_blends_between(w
 
 
 def test_with_enable_off_the_script_changes_nothing(webui):
-    from webui_stub.harness import off_generation
     webui.add_motion_file()
     baseline = off_generation(webui)
     p, processed = webui.txt2img([dict(ANIMATION, enable=False)], batch_size=2)
