@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from webui_stub.harness import webui  # noqa: F401  (fixture)
+from webui_stub.harness import ROOT, webui  # noqa: F401  (webui: fixture)
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
@@ -42,7 +42,7 @@ def build_demo(webui, is_img2img):
     import gradio as gr
     from lib_animlong.webui.request import parse_args
     script = webui.script(is_img2img)
-    with gr.Blocks(css=open(os.path.join(webui.script_module.EXTENSION_ROOT, "style.css")).read()) as demo:
+    with gr.Blocks(css=open(os.path.join(ROOT, "style.css")).read()) as demo:
         controls = script.ui(is_img2img)
         read = gr.Button("Read back", elem_id="read_back")
         shown = gr.Textbox(elem_id="values")

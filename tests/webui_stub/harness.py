@@ -44,6 +44,8 @@ class Webui:
         self.outdir = tmp_path / "outputs"
         shared.opts.data["animlong_motion_folder"] = str(self.motion_dir)
         self.script_module = load_script_module()
+        # the checkout's own motion_modules/ may hold a developer's files: tests see only their own folder
+        self.script_module.EXTENSION_ROOT = str(tmp_path / "extension")
 
     def add_motion_file(self, name="tiny-v2.safetensors", version="v2", width=32, seed=1, sdxl=False):
         """A motion-module file with the real key names and random weights, for the tiny UNet's widths."""
