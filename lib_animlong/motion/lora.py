@@ -6,10 +6,21 @@ from typing import Dict, Mapping
 import torch
 
 from ..errors import AnimLongError
+from .formats import is_motion_lora
+from .loader import read_state_dict
 from .module import MotionModuleSet
 
 _KEY = re.compile(r"^(.*)\.processor\.to_(q|k|v|out)_lora\.(down|up)\.weight$")
 _TARGET = {"q": "to_q.weight", "k": "to_k.weight", "v": "to_v.weight", "out": "to_out.0.weight"}
+
+
+def read_motion_lora(path: str) -> Dict[str, torch.Tensor]:
+    """A MotionLoRA file's tensors (same safe readers as motion modules); refuses anything else."""
+    state = read_state_dict(path)
+    if not is_motion_lora(state):
+        raise AnimLongError(f"{path} is not a MotionLoRA: it has no `processor.to_*_lora` keys. Choose a "
+                            "MotionLoRA file (e.g. v2_lora_ZoomIn) or load it as a motion module instead.")
+    return state
 
 
 def lora_deltas(motion: MotionModuleSet, lora: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
