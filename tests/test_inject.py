@@ -5,7 +5,9 @@ from lib_animlong.errors import AnimLongError
 from lib_animlong.motion.call import MotionCall
 from lib_animlong.motion.inject import inject_motion, match_sites, training_alphas_cumprod
 from lib_animlong.motion.module import MotionModuleSet
-from unets import LatentModel, meta_sd15_unet, randomize_, sd15_motion_spec, tiny_motion, tiny_sd15_unet
+from lib_animlong.motion.synthetic import sd15_spec, sdxl_spec
+from lib_animlong.smallmodel import config as small_model
+from unets import SDXL_LAYOUT, LatentModel, meta_sd15_unet, meta_unet, randomize_, tiny_motion, tiny_sd15_unet
 
 FRAMES = 4
 
@@ -41,7 +43,7 @@ def assert_restored(before, after):
 def test_full_size_sd15_sites_are_the_webui_ones():
     unet = meta_sd15_unet()
     with torch.device("meta"):
-        motion = MotionModuleSet(sd15_motion_spec(320, "v2"))
+        motion = MotionModuleSet(sd15_spec("v2"))
     places = [(site.place, site.index) for site, _ in match_sites(unet, motion)]
     down = [f"input_blocks.{i}" for i in (1, 2, 4, 5, 7, 8, 10, 11)]
     assert [p for p, _ in places] == down + ["middle_block"] + [f"output_blocks.{i}" for i in range(12)]
@@ -54,7 +56,7 @@ def test_full_size_sd15_sites_are_the_webui_ones():
 
 def test_v3_has_no_mid_site_on_full_size():
     with torch.device("meta"):
-        motion = MotionModuleSet(sd15_motion_spec(320, "v3"))
+        motion = MotionModuleSet(sd15_spec("v3"))
     places = [site.place for site, _ in match_sites(meta_sd15_unet(), motion)]
     assert "middle_block" not in places and len(places) == 20
 
@@ -74,8 +76,9 @@ def test_no_call_is_a_bit_identical_passthrough_and_a_call_adds_motion():
     assert (animated - plain).abs().max() > 1e-3
 
 
-def test_frames_mix_only_within_a_clip():
-    unet, motion = tiny_sd15_unet(), tiny_motion("v2")
+@pytest.mark.parametrize("version", ["v2", "v1"])  # v1 also pools the UNet's GroupNorms: per clip only
+def test_frames_mix_only_within_a_clip(version):
+    unet, motion = tiny_sd15_unet(), tiny_motion(version)
     x, t, c = unet_inputs()
     with torch.no_grad(), inject_motion(unet, motion) as injected, injected.slot.use(MotionCall(frames=FRAMES)):
         both = unet(x, t, context=c)
@@ -107,9 +110,10 @@ def test_v1_pools_unet_group_norms_across_the_clip_only_during_a_call():
         plain = unet(x, t, context=c)
         with inject_motion(unet, v1) as injected:
             assert torch.equal(unet(x, t, context=c), plain)
+            assert "forward" in vars(unet.out[0]) and "forward" in vars(unet.input_blocks[1][0].in_layers[0])
             with injected.slot.use(MotionCall(frames=FRAMES)):
                 pooled = unet(x, t, context=c)
-        v3 = tiny_motion("v3")  # v1's layout without the pooling
+        v3 = tiny_motion("v3", pe_length=24)  # v1's layout without the pooling
         v3.load_state_dict(v1.state_dict())
         with inject_motion(unet, v3) as injected, injected.slot.use(MotionCall(frames=FRAMES)):
             per_frame = unet(x, t, context=c)
@@ -128,8 +132,10 @@ def test_schedule_is_swapped_while_active_and_the_same_tensor_comes_back():
 
 
 def test_training_schedules_by_family():
-    assert training_alphas_cumprod(sd15_motion_spec(32, "v2"))[-1] == pytest.approx(
-        float(torch.prod(1 - torch.linspace(0.00085, 0.012, 1000, dtype=torch.float64))))
+    linear = torch.cumprod(1 - torch.linspace(0.00085, 0.012, 1000, dtype=torch.float64), 0)
+    torch.testing.assert_close(training_alphas_cumprod(sd15_spec("v2", 32)), linear, rtol=0, atol=1e-12)
+    scaled = torch.cumprod(1 - torch.linspace(0.00085 ** 0.5, 0.020 ** 0.5, 1000, dtype=torch.float64) ** 2, 0)
+    torch.testing.assert_close(training_alphas_cumprod(sdxl_spec(32)), scaled, rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("exit_by", ["success", "exception", "keyboard_interrupt"])
@@ -153,15 +159,71 @@ def test_every_exit_path_restores_everything(exit_by, version):
         assert torch.equal(unet(x, t, context=c), tiny_sd15_unet()(x, t, context=c))
 
 
+def kinds(block):
+    return [type(layer).__name__ for layer in block]
+
+
+def test_sdxl_layout_sites_match_the_sdxl_module():
+    unet = meta_unet(SDXL_LAYOUT)
+    with torch.device("meta"):
+        motion = MotionModuleSet(sdxl_spec(320))
+    pairs = match_sites(unet, motion)
+    down = [f"input_blocks.{i}" for i in (1, 2, 4, 5, 7, 8)]
+    assert [site.place for site, _ in pairs] == down + [f"output_blocks.{i}" for i in range(9)]
+    assert [site.channels for site, _ in pairs] == [320, 320, 640, 640, 1280, 1280] + [1280] * 3 + [640] * 3 + [320] * 3
+    for site, _ in pairs:
+        if site.place in ("output_blocks.2", "output_blocks.5"):
+            assert kinds(site.block)[site.index] == "Upsample"
+        else:
+            assert site.index == len(site.block)
+
+
+def test_small_model_sites_come_from_its_structure():
+    with torch.device("meta"):
+        unet, motion = small_model.build_unet(), MotionModuleSet(small_model.motion_spec())
+    pairs = match_sites(unet, motion)
+    assert [site.place for site, _ in pairs] == ["input_blocks.1", "input_blocks.3"] + [
+        f"output_blocks.{i}" for i in range(4)]
+    assert [site.channels for site, _ in pairs] == [64, 128, 128, 128, 64, 64]
+
+
+def sdxl_into_tiny_sd15():
+    return randomize_(MotionModuleSet(sdxl_spec(32)))
+
+
 def test_family_mismatch_is_refused_before_anything_changes():
     unet = tiny_sd15_unet()
     before = snapshot(unet)
-    spec = sd15_motion_spec(32, "v3")
-    sdxl_like = randomize_(MotionModuleSet(spec.__class__(
-        family="SDXL", version="SDXL-beta", down_channels=(32, 64, 128), down_per_level=2,
-        up_channels=(128, 64, 32), up_per_level=3, mid_channels=None, pe_length=32, norm_across_frames=True)))
-    with pytest.raises(AnimLongError, match="made for SDXL.*UNet is SD1.5"):
-        with inject_motion(unet, sdxl_like):
+    with pytest.raises(AnimLongError, match=r"made for SDXL \(3 levels.*UNet is SD1.5 \(4 levels.*made for SD1.5"):
+        with inject_motion(unet, sdxl_into_tiny_sd15()):
+            pass
+    assert_restored(before, snapshot(unet))
+
+
+def test_sd15_module_into_an_sdxl_unet_is_refused_naming_both():
+    with torch.device("meta"):
+        motion = MotionModuleSet(sd15_spec("v2"))
+    with pytest.raises(AnimLongError, match=r"\(v2\) is made for SD1.5 .*UNet is SDXL .*made for SDXL"):
+        match_sites(meta_unet(SDXL_LAYOUT), motion)
+
+
+def test_a_module_of_another_topology_is_refused_by_name():
+    with torch.device("meta"):
+        sprites = MotionModuleSet(small_model.motion_spec())
+    with pytest.raises(AnimLongError, match="made for a custom 2-level UNet .*UNet is SD1.5"):
+        match_sites(meta_sd15_unet(), sprites)
+    with torch.device("meta"):
+        full_size = MotionModuleSet(sd15_spec("v3"))
+    with pytest.raises(AnimLongError, match=r"SD1.5 \(4 levels, channels \[320.*SD1.5 \(4 levels, channels \[32,"
+                                            r".*channel counts differ"):
+        match_sites(tiny_sd15_unet(), full_size)
+
+
+def test_unknown_attention_is_refused_before_anything_changes():
+    unet = tiny_sd15_unet()
+    before = snapshot(unet)
+    with pytest.raises(AnimLongError, match="Unknown attention 'flash'.*sdpa"):
+        with inject_motion(unet, tiny_motion("v2"), attention="flash"):
             pass
     assert_restored(before, snapshot(unet))
 

@@ -1,14 +1,21 @@
 """Real ldm UNets and random motion modules for tests (shared by the test files that need them)."""
+from typing import Optional
+
 import torch
 from ldm.modules.diffusionmodules.openaimodel import UNetModel
 from torch import nn
 
-from lib_animlong.motion.module import MotionModuleSet, MotionSpec
+from lib_animlong.motion.module import MotionModuleSet
+from lib_animlong.motion.synthetic import randomize_, sd15_spec
 
 SD15 = dict(image_size=32, in_channels=4, out_channels=4, model_channels=320, attention_resolutions=[4, 2, 1],
             num_res_blocks=2, channel_mult=[1, 2, 4, 4], num_heads=8, use_spatial_transformer=True,
             transformer_depth=1, context_dim=768, use_checkpoint=False, legacy=False)
 TINY_SD15 = dict(SD15, model_channels=32, num_heads=2, context_dim=32)
+# SDXL's block layout (3 levels, attention on the two lower ones, no adm: ldm's UNetModel takes a single
+# transformer depth and no adm_in_channels, neither of which moves a motion site).
+SDXL_LAYOUT = dict(SD15, attention_resolutions=[4, 2], channel_mult=[1, 2, 4], num_heads=-1, num_head_channels=64,
+                   use_linear_in_transformer=True, context_dim=2048)
 TINY_CONTEXT_DIM = 32
 
 
@@ -22,31 +29,19 @@ def tiny_sd15_unet(seed: int = 0) -> UNetModel:
     return unet
 
 
-def meta_sd15_unet() -> UNetModel:
+def meta_unet(config=SD15) -> UNetModel:
+    """A full-size UNet on the `meta` device: real structure, no memory."""
     with torch.device("meta"):
-        return UNetModel(**SD15)
+        return UNetModel(**config)
 
 
-def sd15_motion_spec(width: int = 320, version: str = "v2", pe_length: int = 32) -> MotionSpec:
-    c = [width, width * 2, width * 4, width * 4]
-    return MotionSpec(family="SD1.5", version=version, down_channels=tuple(c), down_per_level=2,
-                      up_channels=tuple(reversed(c)), up_per_level=3,
-                      mid_channels=c[-1] if version == "v2" else None, pe_length=pe_length,
-                      pooled_unet_groupnorm=version == "v1")
+def meta_sd15_unet() -> UNetModel:
+    return meta_unet(SD15)
 
 
-def randomize_(module: nn.Module, seed: int = 0) -> nn.Module:
-    """Every parameter random (proj_out and norm affines included), or the module proves nothing."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in module.named_parameters():
-            noise = torch.randn(p.shape, generator=generator) * 0.1
-            p.copy_(noise + 1.0 if name.endswith("weight") and p.ndim == 1 else noise)
-    return module
-
-
-def tiny_motion(version: str = "v2", seed: int = 1, pe_length: int = 32) -> MotionModuleSet:
-    return randomize_(MotionModuleSet(sd15_motion_spec(32, version, pe_length)), seed).eval()
+def tiny_motion(version: str = "v2", seed: int = 1, pe_length: Optional[int] = None) -> MotionModuleSet:
+    """Motion modules for tiny_sd15_unet (width 32), every parameter random."""
+    return randomize_(MotionModuleSet(sd15_spec(version, 32, pe_length)), seed).eval()
 
 
 class LatentModel(nn.Module):

@@ -16,7 +16,7 @@ from einops import rearrange
 from torch import nn
 
 from ..errors import AnimLongError
-from .attention import choose_attention
+from .attention import ATTENTION, choose_attention
 from .call import CallSlot
 from .module import MotionModule, MotionModuleSet, MotionSpec
 
@@ -100,8 +100,14 @@ def find_sites(unet: nn.Module, with_mid: bool) -> Tuple[List[List[Site]], Optio
     return [level for level in down if level], mid, [level for level in up if level]
 
 
-def _describe(levels: List[List[int]]) -> str:
-    return f"{len(levels)} levels, channels {[level[0] for level in levels]}"
+def _describe(channels: List[int]) -> str:
+    return f"{len(channels)} levels, channels {channels}"
+
+
+def _family(levels: int, named: Optional[str] = None) -> str:
+    """The family a level count belongs to; a file's own family only when its topology is that family's."""
+    family = UNET_FAMILIES.get(levels, "custom")
+    return named if named == family else f"a custom {levels}-level UNet" if family == "custom" else family
 
 
 def match_sites(unet: nn.Module, motion: MotionModuleSet) -> List[Tuple[Site, MotionModule]]:
@@ -115,11 +121,16 @@ def match_sites(unet: nn.Module, motion: MotionModuleSet) -> List[Tuple[Site, Mo
     up_module = [[m.temporal_transformer.proj_in.in_features for m in level.motion_modules]
                  for level in motion.up_blocks]
     if unet_shape != module_shape or up_unet != up_module or (mid and mid.channels != spec.mid_channels):
-        unet_family = UNET_FAMILIES.get(len(down), "custom")
+        unet_family = _family(len(down))
+        module_family = _family(len(module_shape), spec.family)
+        advice = ("Load a checkpoint of the module's family, or pick a motion module made for "
+                  f"{unet_family}." if module_family != unet_family else
+                  "The channel counts differ: this module was trained for another UNet of that family; "
+                  "pick one made for the loaded checkpoint.")
         raise AnimLongError(
-            f"This motion module is made for {spec.family} ({_describe(module_shape)}) but the loaded "
-            f"checkpoint's UNet is {unet_family} ({_describe(unet_shape)}). Load a checkpoint of the module's "
-            f"family, or pick a motion module made for {unet_family}.")
+            f"This motion module ({spec.version}) is made for {module_family} "
+            f"({_describe([level[0] for level in module_shape])}) but the loaded checkpoint's UNet is "
+            f"{unet_family} ({_describe([level[0] for level in unet_shape])}). {advice}")
     sites = [s for level in down for s in level] + ([mid] if mid else []) + [s for level in up for s in level]
     return list(zip(sites, [m for _, m in motion.modules_in_order()]))
 
@@ -157,6 +168,8 @@ def inject_motion(unet: nn.Module, motion: MotionModuleSet, schedule_owner=None,
     if any(isinstance(m, MotionSite) for m in unet.modules()):
         raise AnimLongError("Motion modules are already injected into this UNet; finish or cancel the "
                             "running animation first.")
+    if attention != "auto" and attention not in ATTENTION:
+        raise AnimLongError(f"Unknown attention '{attention}': use one of auto, {', '.join(ATTENTION)}.")
     pairs = match_sites(unet, motion)
     parameter = next(unet.parameters())
     motion.to(device=parameter.device, dtype=parameter.dtype)
