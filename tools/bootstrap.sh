@@ -19,6 +19,6 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 fi
 # A real browser for the UI test (tests/test_webui_ui.py); Playwright drives it, never downloading its own.
 if ! command -v chromium >/dev/null; then
-  if [ "$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q chromium
-  else sudo apt-get update -q && sudo apt-get install -y -q chromium; fi
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium
+  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi
 fi
