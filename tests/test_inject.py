@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 import torch
 
@@ -136,6 +138,8 @@ def test_training_schedules_by_family():
     torch.testing.assert_close(training_alphas_cumprod(sd15_spec("v2", 32)), linear, rtol=0, atol=1e-12)
     scaled = torch.cumprod(1 - torch.linspace(0.00085 ** 0.5, 0.020 ** 0.5, 1000, dtype=torch.float64) ** 2, 0)
     torch.testing.assert_close(training_alphas_cumprod(sdxl_spec(32)), scaled, rtol=0, atol=1e-12)
+    hotshot = dataclasses.replace(sdxl_spec(32), version="HotShot-XL")
+    torch.testing.assert_close(training_alphas_cumprod(hotshot), linear, rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("exit_by", ["success", "exception", "keyboard_interrupt"])
@@ -145,7 +149,8 @@ def test_every_exit_path_restores_everything(exit_by, version):
     owner = LatentModel(unet)
     before = snapshot(unet, owner)
     x, t, c = unet_inputs()
-    error = {"success": None, "exception": RuntimeError("boom"), "keyboard_interrupt": KeyboardInterrupt()}[exit_by]
+    errors = {"success": None, "exception": RuntimeError("boom"), "keyboard_interrupt": KeyboardInterrupt()}
+    error = errors[exit_by]
     try:
         with torch.no_grad(), inject_motion(unet, motion, schedule_owner=owner) as injected:
             with injected.slot.use(MotionCall(frames=FRAMES)):
@@ -170,7 +175,8 @@ def test_sdxl_layout_sites_match_the_sdxl_module():
     pairs = match_sites(unet, motion)
     down = [f"input_blocks.{i}" for i in (1, 2, 4, 5, 7, 8)]
     assert [site.place for site, _ in pairs] == down + [f"output_blocks.{i}" for i in range(9)]
-    assert [site.channels for site, _ in pairs] == [320, 320, 640, 640, 1280, 1280] + [1280] * 3 + [640] * 3 + [320] * 3
+    up = [1280] * 3 + [640] * 3 + [320] * 3
+    assert [site.channels for site, _ in pairs] == [320, 320, 640, 640, 1280, 1280] + up
     for site, _ in pairs:
         if site.place in ("output_blocks.2", "output_blocks.5"):
             assert kinds(site.block)[site.index] == "Upsample"

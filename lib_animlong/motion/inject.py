@@ -20,9 +20,11 @@ from .attention import ATTENTION, choose_attention
 from .call import CallSlot
 from .module import MotionModule, MotionModuleSet, MotionSpec
 
-# AnimateDiff's training schedules (1000 steps): ("linear" = linspace of betas,
-# "scaled_linear" = linspace of sqrt(betas), squared), by motion-module family.
-TRAINING_SCHEDULES = {"SD1.5": ("linear", 0.00085, 0.012), "SDXL": ("scaled_linear", 0.00085, 0.020)}
+# The schedules the modules were trained with (1000 steps), by version, else by family. "linear" = betas
+# evenly spaced (AnimateDiff SD1.5, HotShot-XL); "scaled_linear" = sqrt(betas) evenly spaced, squared (the
+# SD/SDXL default, which AnimateDiff's SDXL beta kept, with its 0.020 end).
+TRAINING_SCHEDULES = {"SD1.5": ("linear", 0.00085, 0.012), "SDXL": ("scaled_linear", 0.00085, 0.020),
+                      "HotShot-XL": ("linear", 0.00085, 0.012)}
 UNET_FAMILIES = {4: "SD1.5", 3: "SDXL"}
 
 
@@ -55,7 +57,8 @@ class Injected:
 
 
 def training_alphas_cumprod(spec: MotionSpec) -> torch.Tensor:
-    kind, start, end = TRAINING_SCHEDULES.get(spec.family, TRAINING_SCHEDULES["SD1.5"])
+    kind, start, end = TRAINING_SCHEDULES.get(spec.version) or TRAINING_SCHEDULES.get(
+        spec.family, TRAINING_SCHEDULES["SD1.5"])
     if kind == "linear":
         betas = torch.linspace(start, end, 1000, dtype=torch.float64)
     else:
