@@ -153,5 +153,7 @@ def _hotshot(state: Mapping[str, torch.Tensor]) -> Recognised:
     return Recognised(
         family="SDXL", version="HotShot-XL", pe_length=pe[0].shape[1] if pe and pe[0].ndim == 3 else 0,
         has_mid=any(k.startswith("mid_block.") for k in state), channels=tuple(channels), spec=None,
-        unsupported_reason="HotShot-XL modules are recognised but cannot run yet: their temporal layers differ "
-                           "from AnimateDiff's. Use an AnimateDiff SDXL module (mm_sdxl_v10_beta) instead.")
+        unsupported_reason="HotShot-XL temporal layers are recognised but cannot run yet: they compute like "
+                           "AnimateDiff's under other key names, but need a per-frame module GroupNorm, pooled UNet "
+                           "GroupNorms and a linear-beta schedule on SDXL, which this extension does not set up. Use "
+                           "an AnimateDiff SDXL module (mm_sdxl_v10_beta) instead.")
