@@ -3,6 +3,7 @@ import dataclasses
 import pytest
 import torch
 
+from lib_animlong import kdiffusion
 from lib_animlong.errors import AnimLongError
 from lib_animlong.motion.call import MotionCall
 from lib_animlong.motion.inject import inject_motion, match_sites, training_alphas_cumprod
@@ -142,26 +143,48 @@ def test_training_schedules_by_family():
     torch.testing.assert_close(training_alphas_cumprod(hotshot), linear, rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("exit_by", ["success", "exception", "keyboard_interrupt"])
+class InterruptInsideTheUNet:
+    """A reference buffer whose first use raises: an interrupt in the middle of a motion module."""
+
+    def extend(self, key, normed, pe, call):
+        raise KeyboardInterrupt()
+
+
+@pytest.mark.parametrize("exit_by", ["success", "exception", "keyboard_interrupt", "interrupt_inside_the_unet"])
 @pytest.mark.parametrize("version", ["v1", "v2"])
 def test_every_exit_path_restores_everything(exit_by, version):
     unet, motion = tiny_sd15_unet(), tiny_motion(version)
     owner = LatentModel(unet)
     before = snapshot(unet, owner)
     x, t, c = unet_inputs()
-    errors = {"success": None, "exception": RuntimeError("boom"), "keyboard_interrupt": KeyboardInterrupt()}
-    error = errors[exit_by]
+    errors = {"exception": RuntimeError("boom"), "keyboard_interrupt": KeyboardInterrupt()}
+    error = errors.get(exit_by)
+    reference = InterruptInsideTheUNet() if exit_by == "interrupt_inside_the_unet" else None
+    raised = None
     try:
         with torch.no_grad(), inject_motion(unet, motion, schedule_owner=owner) as injected:
-            with injected.slot.use(MotionCall(frames=FRAMES)):
+            with injected.slot.use(MotionCall(frames=FRAMES, reference=reference)):
                 unet(x, t, context=c)
                 if error is not None:
                     raise error
     except (RuntimeError, KeyboardInterrupt) as caught:
-        assert caught is error
+        raised = caught
+    assert raised is error if exit_by != "interrupt_inside_the_unet" else isinstance(raised, KeyboardInterrupt)
     assert_restored(before, snapshot(unet, owner))
     with torch.no_grad():
         assert torch.equal(unet(x, t, context=c), tiny_sd15_unet()(x, t, context=c))
+
+
+def test_a_denoiser_built_while_injected_samples_on_the_training_schedule():
+    _, external = kdiffusion.load()
+    owner = LatentModel(tiny_sd15_unet())
+    webui_sigmas = external.CompVisDenoiser(owner).sigmas
+    with inject_motion(owner.diffusion_model, tiny_motion("v2"), schedule_owner=owner):
+        animated_sigmas = external.CompVisDenoiser(owner).sigmas
+    alphas = training_alphas_cumprod(sd15_spec("v2"))
+    torch.testing.assert_close(animated_sigmas, (((1 - alphas) / alphas) ** 0.5).float())
+    assert torch.equal(external.CompVisDenoiser(owner).sigmas, webui_sigmas)
+    assert animated_sigmas[-1] > 25 > 15 > webui_sigmas[-1]  # linear betas reach sigma 25.1, scaled-linear 14.6
 
 
 def kinds(block):
