@@ -170,6 +170,9 @@ def _install(p, generation: Generation, state, noise, c, model_wrap) -> None:
         pins = image_pins(options, noise.cpu(), generation.first_latent, generation.last_latent)
     webui_forward = model_wrap.forward
 
+    # The step comes from sigma on this pass's own ladder, not from on_cfg_denoiser's sampling_step: that is
+    # set by the sampler's callback after each step (one behind from the second step on), counts from the
+    # start of img2img's truncated ladder, and CFGDenoiser.step counts model calls (2 per step for Heun).
     def forward(x, sigma, **kwargs):
         if x.shape[0] % frames:
             return webui_forward(x, sigma, **kwargs)   # not one of ours
