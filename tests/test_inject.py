@@ -89,8 +89,9 @@ def test_frames_mix_only_within_a_clip(version):
     torch.testing.assert_close(both[:FRAMES], first, rtol=1e-4, atol=1e-5)
 
 
-def test_batch_not_a_multiple_of_the_frames_is_a_clear_error():
-    unet, motion = tiny_sd15_unet(), tiny_motion("v2")
+@pytest.mark.parametrize("version", ["v2", "v1"])  # v1: the pooled UNet GroupNorms meet the rows first
+def test_batch_not_a_multiple_of_the_frames_is_a_clear_error(version):
+    unet, motion = tiny_sd15_unet(), tiny_motion(version)
     x, t, c = unet_inputs(rows=6)
     with inject_motion(unet, motion) as injected, injected.slot.use(MotionCall(frames=FRAMES)):
         with pytest.raises(AnimLongError, match="6 rows.*4-frame"):

@@ -54,7 +54,7 @@ class LatentModel(nn.Module):
         super().__init__()
         self.diffusion_model = unet
         betas = torch.linspace(0.00085 ** 0.5, 0.012 ** 0.5, 1000, dtype=torch.float64) ** 2  # SD: scaled linear
-        self.alphas_cumprod = torch.cumprod(1.0 - betas, dim=0).float()
+        self.register_buffer("alphas_cumprod", torch.cumprod(1.0 - betas, dim=0).float())  # a buffer, as in ldm
 
     def apply_model(self, x, t, cond):
         if isinstance(cond, dict):

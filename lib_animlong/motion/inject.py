@@ -18,7 +18,7 @@ from torch import nn
 from ..errors import AnimLongError
 from .attention import ATTENTION, choose_attention
 from .call import CallSlot
-from .module import MotionModule, MotionModuleSet, MotionSpec
+from .module import MotionModule, MotionModuleSet, MotionSpec, check_rows
 
 # The schedules the modules were trained with (1000 steps), by version, else by family. "linear" = betas
 # evenly spaced (AnimateDiff SD1.5, HotShot-XL); "scaled_linear" = sqrt(betas) evenly spaced, squared (the
@@ -146,6 +146,7 @@ def _clip_pooled_group_norm(norm: nn.GroupNorm, slot: CallSlot):
         call = slot.current
         if call is None:
             return per_frame(x)
+        check_rows(x.shape[0], call.frames)
         pooled = rearrange(x, "(b f) c h w -> b c f h w", f=call.frames)
         pooled = nn.GroupNorm.forward(norm, pooled.float()).type(x.dtype)
         return rearrange(pooled, "b c f h w -> (b f) c h w")

@@ -47,6 +47,15 @@ def sinusoid_table(length: int, channels: int) -> torch.Tensor:
     return pe.float()
 
 
+def check_rows(rows: int, frames: int) -> None:
+    """The rows of one UNet call must be whole windows of `frames` frames."""
+    if frames < 1 or rows % frames:
+        raise AnimLongError(
+            f"The UNet was called with {rows} rows, which is not a whole number of {frames}-frame windows. "
+            "Another extension may be changing the batch while long animation is on; disable it or "
+            "report which one.")
+
+
 class PositionalEncoding(nn.Module):
     def __init__(self, channels: int, length: int, persistent: bool = True):
         super().__init__()
@@ -142,11 +151,7 @@ class TemporalTransformer(nn.Module):
         """x: (videos * F, C, H, W) with the frames of one video contiguous; returns x + temporal residual."""
         frames = call.frames
         rows, _, height, width = x.shape
-        if frames < 1 or rows % frames:
-            raise AnimLongError(
-                f"The UNet was called with {rows} rows, which is not a whole number of {frames}-frame windows. "
-                "Another extension may be changing the batch while long animation is on; disable it or "
-                "report which one.")
+        check_rows(rows, frames)
         if self.norm_across_frames:
             h = rearrange(x, "(b f) c h w -> b c f h w", f=frames)
             h = rearrange(self.norm(h), "b c f h w -> (b f) c h w")
