@@ -45,7 +45,9 @@ def build(step: int, n: int, length: int, recipe: Recipe) -> List[Window]:
     if step < recipe.global_steps:
         return _global(step, n, length, recipe, at, reverse)
     anchors = list(recipe.keyframes) or _anchors(n, recipe, at)
-    hub = [(layouts.chunks(anchors, length, 0, recipe.loop), REFERENCE_ONLY)] if anchors else []
+    chunks = layouts.chunks(anchors, length, 0, recipe.loop)
+    # anchor chunks run in the body's direction so each is computed just before the windows reading it
+    hub = [(chunks[::-1] if reverse else chunks, REFERENCE_ONLY)] if anchors else []
     # pinned keyframes are known: the hub shows them, no other window outputs them again
     body = _body(step, n, length, recipe, at, set(recipe.keyframes))
     return _assemble(hub + [(body[::-1] if reverse else body, None)], anchors, n, length, recipe)
@@ -129,8 +131,9 @@ def _assemble(groups, anchors: Sequence[int], n: int, length: int, recipe: Recip
     """Windows in computation order with their references and weights.
 
     groups: (windows, weight) in order; weight None means the recipe's fusion weights."""
-    windows, previous = [], None
+    windows = []
     for frames_list, weight in groups:
+        previous = None  # a window's "previous" is its neighbour in its own group, never an anchor chunk
         for frames in frames_list:
             budget = 2 * length - len(frames)
             references = _nearest(previous or (), frames, min(recipe.previous_refs, budget), n, recipe.loop)
@@ -156,4 +159,24 @@ def _weighted(windows, recipe: Recipe) -> List[Window]:
         else:
             weights = fuse_weights(recipe.fuse, len(frames))
         result.append(Window(tuple(frames), weights, references))
-    return result
+    return _just_in_time(result)
+
+
+def _just_in_time(windows: List[Window]) -> List[Window]:
+    """Windows computed only to be looked at (anchors) move to just before their first reader.
+
+    Nothing a window sees changes (same frames, same references, providers keep their order), but the
+    reference buffers then hold the anchors near the current window instead of all N / stride of them.
+    """
+    providers = [w for w in windows if max(w.weights) <= REFERENCE_ONLY]
+    if not providers:
+        return windows
+    ordered, pending = [], providers
+    for window in windows:
+        if max(window.weights) <= REFERENCE_ONLY:
+            continue
+        read = set(window.references)
+        last = max((i for i, p in enumerate(pending) if read & set(p.frames)), default=-1)
+        ordered += pending[:last + 1] + [window]
+        pending = pending[last + 1:]
+    return ordered + pending
