@@ -39,12 +39,14 @@ def test_inspect_refuses_bad_files_with_one_sentence(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_inspect_reports_hotshot_as_recognised_but_not_runnable(tmp_path):
-    path = write(tmp_path, synthetic.hotshot_state_dict(WIDTH), "hsxl_temporal_layers.safetensors")
+def test_inspect_reports_hotshot_xl_from_its_own_naming(tmp_path):
+    path = write(tmp_path, synthetic.hotshot_state_dict(WIDTH, dtype=torch.float16), "hsxl_temporal_layers.safetensors")
     info = json.loads(run_inspect(path, "--json").stdout)
-    assert (info["family"], info["version"], info["pe_length"], info["runnable"]) == ("SDXL", "HotShot-XL", 24, False)
+    assert (info["family"], info["version"], info["pe_length"], info["has_mid"], info["dtype"]) == \
+        ("SDXL", "HotShot-XL", 24, False, "float16")
+    assert info["channels"] == [WIDTH, 2 * WIDTH, 4 * WIDTH]
     text = run_inspect(path).stdout
-    assert "HotShot-XL" in text and "cannot run" in text
+    assert "HotShot-XL" in text and "24 frames" in text
 
 
 def test_inspect_refuses_an_sd_checkpoint(tmp_path):

@@ -3,7 +3,7 @@ import json
 import os
 
 from ..errors import AnimLongError
-from ..motion.formats import recognise
+from ..motion.formats import normalise, recognise
 from ..motion.loader import read_state_dict
 
 
@@ -17,8 +17,7 @@ def describe(path: str) -> dict:
     recognised = recognise(state)
     dtypes = sorted({str(v.dtype).replace("torch.", "") for v in state.values()})
     return dict(recognised.summary(), file=os.path.abspath(path), dtype="/".join(dtypes),
-                parameters=sum(v.numel() for k, v in state.items() if not k.endswith("pos_encoder.pe")),
-                runnable=recognised.spec is not None, note=recognised.unsupported_reason)
+                parameters=sum(v.numel() for k, v in normalise(state).items() if not k.endswith("pos_encoder.pe")))
 
 
 def run(args) -> int:
@@ -34,8 +33,6 @@ def run(args) -> int:
             ("parameters", f"{info['parameters'] / 1e6:.1f} M")]
     for name, value in rows:
         print(f"  {name:<20}{value}")
-    if info["note"]:
-        print(f"  note: {info['note']}")
     return 0
 
 

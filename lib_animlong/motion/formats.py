@@ -3,6 +3,7 @@
 Topology comes from the keys (levels, modules per level, mid module) and shapes (channels, pe rows);
 family from the number of levels (4: SD1.5, 3: SDXL, anything else: a custom UNet such as our small
 model); version from the positional table and the mid module (see ../shared/docs/formats.md).
+HotShot-XL computes the same temporal layers under its own key names; `normalise` renames them to ours.
 """
 import re
 from dataclasses import asdict, dataclass
@@ -15,6 +16,7 @@ from .module import MotionModuleSet, MotionSpec
 
 _SITE = re.compile(r"^(down_blocks|up_blocks)\.(\d+)\.motion_modules\.(\d+)\.temporal_transformer\.(.+)$")
 _MID = re.compile(r"^mid_block\.motion_modules\.0\.temporal_transformer\.(.+)$")
+_HOTSHOT = re.compile(r"^(down_blocks|up_blocks)\.(\d+)\.temporal_attentions\.(\d+)\.(.+)$")
 _LORA = re.compile(r"\.processor\.to_(q|k|v|out)_lora\.(down|up)\.weight$")
 FAMILIES = {4: "SD1.5", 3: "SDXL"}
 ANIMATELCM_PE = 64  # AnimateLCM files carry no pe; the peers assume 64 rows
@@ -27,11 +29,10 @@ class Recognised:
     pe_length: int
     has_mid: bool
     channels: Tuple[int, ...]
-    spec: Optional[MotionSpec]          # None when the layout is recognised but cannot run here
-    unsupported_reason: str = ""
+    spec: MotionSpec
 
     def summary(self) -> Dict:
-        return {k: v for k, v in asdict(self).items() if k not in ("spec", "unsupported_reason")}
+        return {k: v for k, v in asdict(self).items() if k != "spec"}
 
 
 def unwrap(state: Mapping) -> Dict[str, torch.Tensor]:
@@ -47,6 +48,25 @@ def is_motion_lora(state: Mapping) -> bool:
     return any(_LORA.search(k) for k in state)
 
 
+def is_hotshot(state: Mapping) -> bool:
+    return any(".temporal_attentions." in k for k in state)
+
+
+def normalise(state: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """HotShot-XL's names to the original AnimateDiff layout; other layouts are returned as they are."""
+    if not is_hotshot(state):
+        return dict(state)
+    renamed = {}
+    for key, tensor in state.items():
+        match = _HOTSHOT.match(key)
+        if match:
+            level, index, suffix = match.group(2), match.group(3), match.group(4)
+            suffix = re.sub(r"pos_encoder\.positional_encoding$", "pos_encoder.pe", suffix)
+            key = f"{match.group(1)}.{level}.motion_modules.{index}.temporal_transformer.{suffix}"
+        renamed[key] = tensor
+    return renamed
+
+
 def recognise(state: Mapping[str, torch.Tensor]) -> Recognised:
     """What the file is; refuses anything that is not a complete, consistent motion module."""
     if not state:
@@ -54,8 +74,8 @@ def recognise(state: Mapping[str, torch.Tensor]) -> Recognised:
     if is_motion_lora(state):
         raise AnimLongError("This file is a MotionLoRA, not a motion module. Choose a motion module "
                             "(e.g. mm_sd_v15_v2) and add the LoRA separately.")
-    if any(".temporal_attentions." in k for k in state):
-        return _hotshot(state)
+    hotshot = is_hotshot(state)
+    state = normalise(state)
     if not any(".motion_modules." in k for k in state):
         hint = (" It looks like a Stable Diffusion checkpoint; put it in models/Stable-diffusion."
                 if any(k.startswith(("model.diffusion_model.", "first_stage_model.")) for k in state) else "")
@@ -79,11 +99,13 @@ def recognise(state: Mapping[str, torch.Tensor]) -> Recognised:
     down, up = _level_channels(levels["down_blocks"], "down_blocks"), _level_channels(levels["up_blocks"], "up_blocks")
     family = FAMILIES.get(len(down[0]), "custom")
     has_pe_keys = pe_length is not None
-    version = _version(family, pe_length, mid_channels is not None)
+    version = "HotShot-XL" if hotshot else _version(family, pe_length, mid_channels is not None)
+    # the SDXL beta normalises across frames; HotShot-XL per frame, and it pools the UNet's GroupNorms like v1
     spec = MotionSpec(
         family=family, version=version, down_channels=down[0], down_per_level=down[1], up_channels=up[0],
         up_per_level=up[1], mid_channels=mid_channels, pe_length=pe_length or ANIMATELCM_PE,
-        norm_across_frames=family == "SDXL", pooled_unet_groupnorm=version == "v1", has_pe_keys=has_pe_keys)
+        norm_across_frames=version == "SDXL-beta", pooled_unet_groupnorm=version in ("v1", "HotShot-XL"),
+        has_pe_keys=has_pe_keys)
     check_shapes(state, spec)
     return Recognised(family, version, spec.pe_length, mid_channels is not None, down[0], spec)
 
@@ -140,20 +162,3 @@ def check_shapes(state: Mapping[str, torch.Tensor], spec: MotionSpec) -> None:
         raise AnimLongError(f"Unknown motion-module layout: unexpected key {extra[0]!r} for {spec.family} "
                             f"{spec.version}.")
 
-
-def _hotshot(state: Mapping[str, torch.Tensor]) -> Recognised:
-    pe = [v for k, v in state.items() if k.endswith("pos_encoder.positional_encoding")]
-    levels = {int(m.group(1)) for k in state for m in [re.match(r"^down_blocks\.(\d+)\.", k)] if m}
-    channels = []
-    for level in sorted(levels):
-        norms = [v for k, v in state.items()
-                 if k.startswith(f"down_blocks.{level}.temporal_attentions.0.") and k.endswith("norm.weight")]
-        if norms:
-            channels.append(norms[0].shape[0])
-    return Recognised(
-        family="SDXL", version="HotShot-XL", pe_length=pe[0].shape[1] if pe and pe[0].ndim == 3 else 0,
-        has_mid=any(k.startswith("mid_block.") for k in state), channels=tuple(channels), spec=None,
-        unsupported_reason="HotShot-XL temporal layers are recognised but cannot run yet: they compute like "
-                           "AnimateDiff's under other key names, but need a per-frame module GroupNorm, pooled UNet "
-                           "GroupNorms and a linear-beta schedule on SDXL, which this extension does not set up. Use "
-                           "an AnimateDiff SDXL module (mm_sdxl_v10_beta) instead.")

@@ -13,7 +13,7 @@ from typing import Dict, Optional, Tuple
 import torch
 
 from ..errors import AnimLongError
-from .formats import Recognised, recognise, unwrap
+from .formats import Recognised, normalise, recognise, unwrap
 from .module import MotionModuleSet, PositionalEncoding, sinusoid_table
 
 SAFETENSORS = (".safetensors",)
@@ -100,8 +100,7 @@ def load_motion_module(path: str, device="cpu", dtype: Optional[torch.dtype] = N
         return cache.get(path, device, dtype)
     state = read_state_dict(path)
     recognised = recognise(state)
-    if recognised.spec is None:
-        raise AnimLongError(f"{os.path.basename(path)}: {recognised.unsupported_reason}")
+    state = normalise(state)
     file_dtype = next(iter(state.values())).dtype
     with torch.device("meta"):
         motion = MotionModuleSet(recognised.spec)

@@ -53,11 +53,16 @@ def wrapped(state: Dict[str, torch.Tensor], state_dict: bool = False, module_pre
     return {"state_dict": state} if state_dict else state
 
 
-def hotshot_state_dict(width: int = 320, pe_length: int = 24, seed: int = 0,
-                       dtype=torch.float32) -> Dict[str, torch.Tensor]:
-    """HotShot-XL's own naming: `{down,up}_blocks.{i}.temporal_attentions.{j}.*` and
-    `pos_encoder.positional_encoding`, on the SDXL topology (3 levels, no mid module)."""
-    state = random_state_dict(replace(sdxl_spec(width), pe_length=pe_length), seed, dtype)
+def hotshot_spec(width: int = 320) -> MotionSpec:
+    """HotShot-XL: the SDXL topology with a 24-row table, per-frame module GroupNorm, pooled UNet GroupNorms."""
+    return replace(sdxl_spec(width), version="HotShot-XL", pe_length=24, norm_across_frames=False,
+                   pooled_unet_groupnorm=True)
+
+
+def hotshot_state_dict(width: int = 320, seed: int = 0, dtype=torch.float32) -> Dict[str, torch.Tensor]:
+    """HotShot-XL's own naming: `{down,up}_blocks.{i}.temporal_attentions.{j}.*` (no `temporal_transformer`)
+    and `pos_encoder.positional_encoding` for the table."""
+    state = random_state_dict(hotshot_spec(width), seed, dtype)
     return {k.replace(".motion_modules.", ".temporal_attentions.").replace(".temporal_transformer.", ".")
              .replace("pos_encoder.pe", "pos_encoder.positional_encoding"): v for k, v in state.items()}
 
