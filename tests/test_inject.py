@@ -10,7 +10,8 @@ from lib_animlong.motion.inject import inject_motion, match_sites, training_alph
 from lib_animlong.motion.module import MotionModuleSet
 from lib_animlong.motion.synthetic import sd15_spec, sdxl_spec
 from lib_animlong.smallmodel import config as small_model
-from unets import SDXL_LAYOUT, LatentModel, meta_sd15_unet, meta_unet, randomize_, tiny_motion, tiny_sd15_unet
+from unets import (SDXL_LAYOUT, LatentModel, meta_sd15_unet, meta_unet, randomize_, tiny_motion, tiny_sd15_unet,
+                   tiny_sdxl_layout_unet)
 
 FRAMES = 4
 
@@ -206,6 +207,21 @@ def test_sdxl_layout_sites_match_the_sdxl_module():
             assert kinds(site.block)[site.index] == "Upsample"
         else:
             assert site.index == len(site.block)
+
+
+def test_sdxl_module_runs_in_an_sdxl_layout_unet_only_during_a_call():
+    unet, motion = tiny_sdxl_layout_unet(), randomize_(MotionModuleSet(sdxl_spec(32)), seed=3)
+    x, t, c = unet_inputs()
+    with torch.no_grad():
+        plain = unet(x, t, context=c)
+        with inject_motion(unet, motion) as injected:
+            assert len(injected.places) == 15
+            assert torch.equal(unet(x, t, context=c), plain)
+            with injected.slot.use(MotionCall(frames=FRAMES)):
+                animated = unet(x, t, context=c)
+                first_clip = unet(x[:FRAMES], t[:FRAMES], context=c[:FRAMES])
+    assert (animated - plain).abs().max() > 1e-3
+    torch.testing.assert_close(animated[:FRAMES], first_clip, rtol=1e-4, atol=1e-5)
 
 
 def test_small_model_sites_come_from_its_structure():

@@ -16,17 +16,23 @@ TINY_SD15 = dict(SD15, model_channels=32, num_heads=2, context_dim=32)
 # transformer depth and no adm_in_channels, neither of which moves a motion site).
 SDXL_LAYOUT = dict(SD15, attention_resolutions=[4, 2], channel_mult=[1, 2, 4], num_heads=-1, num_head_channels=64,
                    use_linear_in_transformer=True, context_dim=2048)
+TINY_SDXL_LAYOUT = dict(SDXL_LAYOUT, model_channels=32, num_head_channels=8, context_dim=32)
 TINY_CONTEXT_DIM = 32
 
 
-def tiny_sd15_unet(seed: int = 0) -> UNetModel:
+def tiny_sd15_unet(seed: int = 0, config=TINY_SD15) -> UNetModel:
     """The SD1.5 topology (same blocks and motion sites) at 1/10 of the width."""
     torch.manual_seed(seed)
-    unet = UNetModel(**TINY_SD15).eval()
+    unet = UNetModel(**config).eval()
     for p in unet.parameters():  # ldm zero-initialises output convs: make every layer matter
         if p.abs().sum() == 0:
             nn.init.normal_(p, std=0.02)
     return unet
+
+
+def tiny_sdxl_layout_unet(seed: int = 0) -> UNetModel:
+    """SDXL's block layout at 1/10 of the width (context dim 32, like the tiny SD1.5 one)."""
+    return tiny_sd15_unet(seed, TINY_SDXL_LAYOUT)
 
 
 def meta_unet(config=SD15) -> UNetModel:
