@@ -24,7 +24,8 @@ def test_motion_lora_changes_weights_and_restores_them(tmp_path):
     name = "down_blocks.0.motion_modules.0.temporal_transformer.transformer_blocks.0.attention_blocks.1"
     delta = lora[f"{name}.processor.to_v_lora.up.weight"] @ lora[f"{name}.processor.to_v_lora.down.weight"]
     with motion_lora(loaded.motion, lora, strength=0.5) as motion:
-        torch.testing.assert_close(motion.state_dict()[f"{name}.to_v.weight"], before[f"{name}.to_v.weight"] + 0.5 * delta)
+        weight = motion.state_dict()[f"{name}.to_v.weight"]
+        torch.testing.assert_close(weight, before[f"{name}.to_v.weight"] + 0.5 * delta)
         assert not torch.equal(motion.state_dict()[f"{name}.to_out.0.weight"], before[f"{name}.to_out.0.weight"])
     for key, value in loaded.motion.state_dict().items():
         assert torch.equal(value, before[key])

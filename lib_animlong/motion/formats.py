@@ -7,7 +7,7 @@ HotShot-XL computes the same temporal layers under its own key names; `normalise
 """
 import re
 from dataclasses import asdict, dataclass
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 import torch
 
@@ -56,15 +56,16 @@ def normalise(state: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
     """HotShot-XL's names to the original AnimateDiff layout; other layouts are returned as they are."""
     if not is_hotshot(state):
         return dict(state)
-    renamed = {}
-    for key, tensor in state.items():
-        match = _HOTSHOT.match(key)
-        if match:
-            level, index, suffix = match.group(2), match.group(3), match.group(4)
-            suffix = re.sub(r"pos_encoder\.positional_encoding$", "pos_encoder.pe", suffix)
-            key = f"{match.group(1)}.{level}.motion_modules.{index}.temporal_transformer.{suffix}"
-        renamed[key] = tensor
-    return renamed
+    return {_from_hotshot(key): tensor for key, tensor in state.items()}
+
+
+def _from_hotshot(key: str) -> str:
+    match = _HOTSHOT.match(key)
+    if not match:
+        return key
+    blocks, level, index, suffix = match.groups()
+    suffix = re.sub(r"pos_encoder\.positional_encoding$", "pos_encoder.pe", suffix)
+    return f"{blocks}.{level}.motion_modules.{index}.temporal_transformer.{suffix}"
 
 
 def recognise(state: Mapping[str, torch.Tensor]) -> Recognised:
@@ -75,6 +76,7 @@ def recognise(state: Mapping[str, torch.Tensor]) -> Recognised:
         raise AnimLongError("This file is a MotionLoRA, not a motion module. Choose a motion module "
                             "(e.g. mm_sd_v15_v2) and add the LoRA separately.")
     hotshot = is_hotshot(state)
+    file_names = {_from_hotshot(key): key for key in state} if hotshot else {}
     state = normalise(state)
     if not any(".motion_modules." in k for k in state):
         hint = (" It looks like a Stable Diffusion checkpoint; put it in models/Stable-diffusion."
@@ -86,8 +88,8 @@ def recognise(state: Mapping[str, torch.Tensor]) -> Recognised:
     for key, tensor in state.items():
         site, mid = _SITE.match(key), _MID.match(key)
         if not (site or mid):
-            raise AnimLongError(f"Unknown motion-module layout: unexpected key {key!r}. This file is not an "
-                                "AnimateDiff motion module this extension can read.")
+            raise AnimLongError(f"Unknown motion-module layout: unexpected key {file_names.get(key, key)!r}. "
+                                "This file is not an AnimateDiff motion module this extension can read.")
         suffix = site.group(4) if site else mid.group(1)
         if suffix.endswith("pos_encoder.pe") and pe_length is None:
             pe_length = tensor.shape[1] if tensor.ndim == 3 else None
@@ -106,7 +108,7 @@ def recognise(state: Mapping[str, torch.Tensor]) -> Recognised:
         up_per_level=up[1], mid_channels=mid_channels, pe_length=pe_length or ANIMATELCM_PE,
         norm_across_frames=version == "SDXL-beta", pooled_unet_groupnorm=version in ("v1", "HotShot-XL"),
         has_pe_keys=has_pe_keys)
-    check_shapes(state, spec)
+    check_shapes(state, spec, lambda key: file_names.get(key, key))
     return Recognised(family, version, spec.pe_length, mid_channels is not None, down[0], spec)
 
 
@@ -145,20 +147,21 @@ def expected_shapes(spec: MotionSpec) -> Dict[str, Tuple[int, ...]]:
         return {k: tuple(v.shape) for k, v in MotionModuleSet(spec).state_dict().items()}
 
 
-def check_shapes(state: Mapping[str, torch.Tensor], spec: MotionSpec) -> None:
-    """Every key of the layout present with its shape; names the first key that is not."""
+def check_shapes(state: Mapping[str, torch.Tensor], spec: MotionSpec,
+                 file_name: Callable[[str], str] = lambda key: key) -> None:
+    """Every key of the layout present with its shape; names the first key that is not, as the file names it."""
     expected = expected_shapes(spec)
     for key, shape in expected.items():
         if key not in state:
-            raise AnimLongError(f"The motion module is incomplete: key {key!r} is missing. The file may be "
+            raise AnimLongError(f"The motion module is incomplete: key {file_name(key)!r} is missing. The file may be "
                                 "truncated or from another tool; download it again.")
         if tuple(state[key].shape) != shape:
             raise AnimLongError(
-                f"The motion module's shapes are inconsistent with {spec.family} {spec.version}: key {key!r} has "
-                f"shape {tuple(state[key].shape)}, expected {shape}. The file is damaged or not an AnimateDiff "
+                f"The motion module's shapes are inconsistent with {spec.family} {spec.version}: key "
+                f"{file_name(key)!r} has shape {tuple(state[key].shape)}, expected {shape}. The file is damaged or not an AnimateDiff "
                 "motion module.")
     extra = [k for k in state if k not in expected]
     if extra:
-        raise AnimLongError(f"Unknown motion-module layout: unexpected key {extra[0]!r} for {spec.family} "
+        raise AnimLongError(f"Unknown motion-module layout: unexpected key {file_name(extra[0])!r} for {spec.family} "
                             f"{spec.version}.")
 
