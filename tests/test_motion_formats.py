@@ -51,12 +51,26 @@ def test_a_custom_two_level_topology_is_recognised():
     assert (found.spec.down_per_level, found.spec.up_per_level, found.spec.up_channels) == (1, 2, (64, 32))
 
 
-def test_hotshot_naming_is_recognised_but_not_runnable():
-    found = formats.recognise(synthetic.hotshot_state_dict(WIDTH))
-    assert (found.family, found.version, found.pe_length, found.has_mid, found.spec) == \
-        ("SDXL", "HotShot-XL", 24, False, None)
+def test_hotshot_naming_is_recognised_and_normalised():
+    state = synthetic.hotshot_state_dict(WIDTH)
+    assert any(".temporal_attentions." in k for k in state) and not any(".motion_modules." in k for k in state)
+    found = formats.recognise(state)
+    assert (found.family, found.version, found.pe_length, found.has_mid) == ("SDXL", "HotShot-XL", 24, False)
     assert found.channels == (WIDTH, 2 * WIDTH, 4 * WIDTH)
-    assert "cannot run" in found.unsupported_reason
+    # HotShot-XL: module GroupNorm per frame (unlike the SDXL beta), UNet GroupNorms pooled across frames
+    assert (found.spec.norm_across_frames, found.spec.pooled_unet_groupnorm) == (False, True)
+    normalised = formats.normalise(state)
+    assert set(normalised) == set(synthetic.random_state_dict(synthetic.hotshot_spec(WIDTH)))
+    key = "up_blocks.2.motion_modules.1.temporal_transformer.transformer_blocks.0.attention_blocks.0.pos_encoder.pe"
+    assert normalised[key] is state[
+        "up_blocks.2.temporal_attentions.1.transformer_blocks.0.attention_blocks.0.pos_encoder.positional_encoding"]
+
+
+def test_a_broken_hotshot_file_names_the_key_as_the_file_does():
+    state = synthetic.hotshot_state_dict(WIDTH)
+    state["down_blocks.1.temporal_attentions.0.proj_in.weight"] = torch.zeros(3, 3)
+    with pytest.raises(AnimLongError, match=r"key 'down_blocks\.1\.temporal_attentions\.0\.proj_in\.weight' has shape"):
+        formats.recognise(state)
 
 
 @pytest.mark.parametrize("state_dict, module_prefix", [(True, False), (False, True), (True, True)])

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from lib_animlong.errors import AnimLongError
-from lib_animlong.motion import synthetic
+from lib_animlong.motion import formats, synthetic
 from lib_animlong.motion.call import MotionCall
 from lib_animlong.motion.loader import MotionCache, load_motion_module
 
@@ -137,11 +137,22 @@ def test_inconsistent_shapes_name_the_key(tmp_path):
         load_motion_module(write(tmp_path, state, "bad.safetensors"))
 
 
-def test_unknown_layout_and_hotshot_are_refused(tmp_path):
+def test_unknown_layout_is_refused(tmp_path):
     with pytest.raises(AnimLongError, match="Unknown motion-module layout"):
         load_motion_module(write(tmp_path, {"down_blocks.0.motion_modules.0.weird": torch.zeros(1)}, "u.ckpt"))
-    with pytest.raises(AnimLongError, match="hsxl.safetensors: HotShot-XL.*cannot run.*mm_sdxl_v10_beta"):
-        load_motion_module(write(tmp_path, synthetic.hotshot_state_dict(WIDTH), "hsxl.safetensors"))
+
+
+def test_hotshot_loads_under_our_names_and_runs(tmp_path):
+    state = synthetic.hotshot_state_dict(WIDTH, seed=3, dtype=torch.float16)
+    loaded = load_motion_module(write(tmp_path, state, "hsxl_temporal_layers.safetensors"))
+    assert (loaded.recognised.version, loaded.motion.spec.pe_length, loaded.file_dtype) == \
+        ("HotShot-XL", 24, torch.float16)
+    normalised = formats.normalise(state)
+    for key, value in loaded.motion.state_dict().items():
+        assert torch.equal(value, normalised[key]), key
+    module = loaded.motion.float().up_blocks[0].motion_modules[2]
+    x = torch.randn(2 * 8, 4 * WIDTH, 2, 2)
+    assert (module(x, MotionCall(frames=8)) - x).abs().max() > 1e-3
 
 
 def test_missing_file_and_unsupported_extension(tmp_path):
