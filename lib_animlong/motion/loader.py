@@ -1,12 +1,14 @@
 """Load the motion-module files people download, unconverted, without ever running pickle code.
 
-`.safetensors` is memory-mapped; `.ckpt` / `.pth` / `.pt` go through `torch.load(weights_only=True)`.
+`.safetensors` is memory-mapped; `.ckpt` / `.pth` / `.pt` go through `torch.load(weights_only=True)`
+(memory-mapped too when the checkpoint is a zip archive, as torch.save has written them since 1.6).
 The module set is built on the `meta` device and the file's tensors are assigned into it, so a
 1.8 GB file costs its own size once, not twice. A `MotionCache` (owned by the caller, e.g. the webui
 adapter) keeps the last loaded module keyed by path, modification time, size, device and dtype.
 """
 import os
 import pickle
+import zipfile
 from dataclasses import dataclass, field
 from typing import Dict, Optional, Tuple
 
@@ -72,7 +74,8 @@ def read_state_dict(path: str) -> Dict[str, torch.Tensor]:
             raise AnimLongError(f"{name} is truncated or corrupt ({_first_line(error)}); download it again.") from None
     elif extension in PICKLES:
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            # zip checkpoints (torch >= 1.6) are memory-mapped like safetensors; legacy pickles are read whole
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
         except pickle.UnpicklingError as error:
             raise AnimLongError(f"{name} contains Python objects other than tensors and was not loaded, because "
                                 f"running them could execute code ({_first_line(error)}). Use a .safetensors "
