@@ -76,3 +76,13 @@ def test_a_half_lora_is_refused_and_changes_nothing(tmp_path):
         with motion_lora(loaded.motion, lora):
             pass
     assert all(torch.equal(v, before[k]) for k, v in loaded.motion.state_dict().items())
+
+
+def test_weights_come_back_when_sampling_fails_inside_the_lora(tmp_path):
+    spec = synthetic.sd15_spec("v2", WIDTH)
+    loaded = load_motion_module(write(tmp_path, synthetic.random_state_dict(spec), "m.safetensors"))
+    before = {k: v.clone() for k, v in loaded.motion.state_dict().items()}
+    with pytest.raises(KeyboardInterrupt):
+        with motion_lora(loaded.motion, synthetic.random_motion_lora(spec), strength=0.8):
+            raise KeyboardInterrupt
+    assert all(torch.equal(v, before[k]) for k, v in loaded.motion.state_dict().items())
