@@ -55,7 +55,7 @@ def measure(path: str, cached: bool) -> dict:
     first = time.perf_counter() - start
     figures = dict(first_s=first, rss_before_mib=before, rss_after_mib=resident_mib(),
                    parameters=loaded.parameters, dtype=str(loaded.file_dtype))
-    for parameter in loaded.motion.parameters():  # safetensors maps pages lazily: read every weight once
+    for parameter in loaded.motion.parameters():  # mapped files page in lazily: read every weight once
         parameter.float().sum()
     figures.update(rss_touched_mib=resident_mib(), peak_mib=peak_mib())
     if cached:
@@ -95,7 +95,7 @@ def main() -> None:
     lines = ["Full-size v2-shaped module (453.2 M parameters), random weights, written on the fly; each case in a",
              "fresh subprocess; files in the page cache (loader cost, not disk). Resident memory (RSS) is measured",
              "after the imports (`before`), after the load (`after`), after reading every weight once (`touched`:",
-             "safetensors maps the file and pages it in on first use) and as the process peak (VmHWM).", "",
+             "both formats are memory-mapped and paged in on first use) and as the process peak (VmHWM).", "",
              "| case | file MiB | load s | RSS before MiB | RSS after MiB | RSS touched MiB | peak RSS MiB |"
              " cached load |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
