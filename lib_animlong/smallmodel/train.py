@@ -3,6 +3,7 @@
     python -m lib_animlong.smallmodel.train image  --minutes 35     # stage 1: the image UNet on single frames
     python -m lib_animlong.smallmodel.train motion --minutes 45     # stage 2: motion modules, image UNet frozen
     python -m lib_animlong.smallmodel.train export                  # EMA weights -> models/*.safetensors (fp16)
+    python -m lib_animlong.smallmodel.train eval                    # held-out clip loss with / without motion
 
 Each invocation resumes from its stage's checkpoint and stops after --minutes or --steps (whichever comes
 first). Batches are a pure function of (seed, step), so a resumed run sees the same data as an unbroken one.
@@ -155,11 +156,11 @@ def train(stage: Stage) -> None:
         Path(str(path) + ".tmp").replace(path)
         log.flush()
 
-    started = last_save = time.time()
+    begun = started = last_save = time.time()
     recent = []
     stage.trainable.train()
     with stage.forward_context():
-        while step < args.steps and time.time() - started < args.minutes * 60:
+        while step < args.steps and time.time() - begun < args.minutes * 60:
             for group in optimizer.param_groups:
                 group["lr"] = args.lr * min(1.0, (step + 1) / args.warmup)
             loss = stage.loss(step)
@@ -195,10 +196,26 @@ def export(args) -> None:
         print(f"wrote {MOTION_FILE} (motion step {motion['step']})")
 
 
+def evaluate(args) -> None:
+    """Clip loss of the frozen image model alone and with the trained motion modules, on the same held-out
+    batches (steps far beyond training): what the motion modules add."""
+    stage = MotionStage(args)
+    stage.motion.load_state_dict(torch.load(Path(args.dir) / "motion.pt", weights_only=True,
+                                            map_location="cpu")["ema"])
+    stage.motion.eval()
+    held_out = range(10_000_000, 10_000_000 + args.eval_batches)
+    with torch.no_grad():
+        alone = np.mean([stage.loss(step).item() for step in held_out])
+        with stage.forward_context():
+            together = np.mean([stage.loss(step).item() for step in held_out])
+    print(f"held-out clip loss over {args.eval_batches} batches: image model alone {alone:.5f}, "
+          f"with motion modules {together:.5f} ({100 * (1 - together / alone):.1f}% lower)")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m lib_animlong.smallmodel.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("stage", choices=("image", "motion", "export"))
+    parser.add_argument("stage", choices=("image", "motion", "export", "eval"))
     parser.add_argument("--dir", default=str(ROOT / ".train"), help="checkpoints and loss logs")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--minutes", type=float, default=35.0, help="wall-clock budget of this invocation")
@@ -214,12 +231,15 @@ def main(argv=None):
     parser.add_argument("--device", default="cpu", help="cpu, or cuda when a GPU is lent")
     parser.add_argument("--log-every", type=int, default=25)
     parser.add_argument("--save-minutes", type=float, default=3.0)
+    parser.add_argument("--eval-batches", type=int, default=24, help="held-out batches for `eval`")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     import ldm.modules.attention
     ldm.modules.attention.XFORMERS_IS_AVAILBLE = False
     if args.stage == "export":
         return export(args)
+    if args.stage == "eval":
+        return evaluate(args)
     train(ImageStage(args) if args.stage == "image" else MotionStage(args))
 
 
