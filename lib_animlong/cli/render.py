@@ -12,6 +12,7 @@ from ..errors import AnimLongError
 from ..options import OUTPUT_FORMATS, AnimationOptions, option_fields
 
 RENDER_DEFAULTS = dict(frames=256)   # the renderer's main job: a 256-frame shot
+IMG2IMG_ONLY = ("first_frame_strength", "last_frame_strength")   # no init image headless: no flag
 
 SD15_MISSING = (
     "Rendering a Stable Diffusion 1.5 checkpoint headless is not available in this build: besides the UNet "
@@ -26,7 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--prompt", default="red circle on black",
                        help="what to draw; the sprite model knows colours, shapes and backgrounds")
     model.add_argument("--negative-prompt", default="", help="what to steer away from")
-    model.add_argument("--checkpoint", type=Path, help="a Stable Diffusion 1.5 .safetensors/.ckpt (see docs)")
+    model.add_argument("--checkpoint", type=Path,
+                       help="a Stable Diffusion 1.5 .safetensors/.ckpt: refused for now, the error says what "
+                            "is missing (the CLIP text encoder and its tokenizer files)")
     model.add_argument("--motion-module", type=Path,
                        help="a motion-module .safetensors for the chosen image model (default: the shipped one)")
     sampling = parser.add_argument_group("sampling")
@@ -42,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     output.add_argument("--scale", type=int, default=8, help="nearest-neighbour upscale of the saved frames")
     output.add_argument("--quiet", action="store_true", help="no progress bar")
     animation = parser.add_argument_group("animation (AnimationOptions)")
-    for f in option_fields():
+    for f in headless_fields():
         meta = f.metadata
         flag = "--" + f.name.replace("_", "-")
         default = RENDER_DEFAULTS.get(f.name, f.default)
@@ -55,8 +58,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                    help=help_text)
 
 
+def headless_fields():
+    return [f for f in option_fields() if f.name not in IMG2IMG_ONLY]
+
+
 def animation_options(args: argparse.Namespace) -> AnimationOptions:
-    given = {f.name: getattr(args, f.name) for f in option_fields() if getattr(args, f.name) is not None}
+    given = {f.name: getattr(args, f.name) for f in headless_fields() if getattr(args, f.name) is not None}
     return AnimationOptions.from_dict({**RENDER_DEFAULTS, **given})
 
 
