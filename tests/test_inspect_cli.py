@@ -76,7 +76,6 @@ def test_a_bad_hotshot_key_is_named_as_the_file_names_it(tmp_path, capsys):
     assert code == 2 and f"key '{key}' has shape (2, 2)" in err
 
 
-@pytest.mark.skipif(not os.path.exists(SPRITES), reason="the small model is trained here (models/ is git-ignored)")
 def test_inspect_reads_our_small_models_motion_module(capsys):
     info = json.loads(inspect(capsys, SPRITES, "--json")[1])
     assert (info["family"], info["version"]) == ("custom", "custom")

@@ -71,8 +71,6 @@ def test_animatelcm_without_pe_keys_gets_the_sinusoid(tmp_path):
 
 def test_our_small_model_file_loads():
     path = os.path.join(ROOT, "models", "sprites-motion.safetensors")
-    if not os.path.exists(path):
-        pytest.skip("models/sprites-motion.safetensors is not in this checkout")
     loaded = load_motion_module(path)
     assert loaded.recognised.family == "custom" and len(loaded.motion.down_blocks) == 2
 
