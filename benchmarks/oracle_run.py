@@ -11,7 +11,7 @@ from lib_animlong.motion.call import CallSlot
 from lib_animlong.options import AnimationOptions
 from lib_animlong.sampling import WindowedDenoiser
 
-from oracle_world import PosteriorMeanModel, sample_prior
+from oracle_world import PosteriorMeanModel
 
 STEPS, SIGMA_MIN, SIGMA_MAX, RHO = 30, 0.03, 14.6, 7.0
 PlanForStep = Callable[[int], List[Window]]

@@ -1,10 +1,7 @@
 """The headless renderer: `python -m lib_animlong render` on the shipped sprite model."""
 import argparse
-import json
-import subprocess
 
 import imageio_ffmpeg
-import numpy as np
 import pytest
 from PIL import Image
 from safetensors.torch import save_file

@@ -7,7 +7,7 @@ HotShot-XL computes the same temporal layers under its own key names; `normalise
 """
 import re
 from dataclasses import asdict, dataclass
-from typing import Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Callable, Dict, Mapping, Optional, Tuple
 
 import torch
 

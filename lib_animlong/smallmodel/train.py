@@ -17,10 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 from . import latent, sprites, text
-from .config import UNET_CONFIG, alphas_cumprod, build_unet, motion_spec
+from .config import alphas_cumprod, build_unet, motion_spec
 from .weights import MOTION_FILE, UNET_FILE, save_image_model, save_motion
 
 ROOT = Path(__file__).resolve().parents[2]
