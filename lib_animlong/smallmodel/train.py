@@ -32,18 +32,23 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, step: int, decay: f
             e.lerp_(p, 1 - decay)
 
 
-def diffusion_loss(unet, context, clean_latents, generator, timesteps_per_row, min_snr: float):
-    """eps-prediction MSE at the given timestep of each row (ldm / AnimateDiff objective), rows weighted by
-    min(SNR, gamma) / SNR (Min-SNR, Hang et al. 2023): the nearly clean steps, easy and many, stop
-    dominating the gradient, so the layout and colours decided at high noise are learned sooner."""
-    device = context.device
-    abar = alphas_cumprod()[timesteps_per_row].view(-1, 1, 1, 1).to(device)
-    noise = torch.randn(clean_latents.shape, generator=generator).to(device)
-    noisy = abar.sqrt() * clean_latents.to(device) + (1 - abar).sqrt() * noise
-    error = (unet(noisy, timesteps_per_row.to(device), context=context) - noise).pow(2).mean(dim=(1, 2, 3))
+def noised_rows(clean_latents, generator, timesteps_per_row, min_snr: float) -> dict:
+    """The CPU half of the ldm / AnimateDiff eps-prediction objective: noisy inputs, their noise, and the
+    per-row loss weight min(SNR, gamma) / SNR (Min-SNR, Hang et al. 2023): the nearly clean steps, easy and
+    many, stop dominating the gradient, so the layout and colours decided at high noise are learned sooner."""
+    abar = alphas_cumprod()[timesteps_per_row].view(-1, 1, 1, 1)
+    noise = torch.randn(clean_latents.shape, generator=generator)
     snr = (abar / (1 - abar)).flatten()
     weight = snr.clamp(max=min_snr) / snr if min_snr > 0 else torch.ones_like(snr)
-    return (error * weight).mean()
+    return dict(noisy=abar.sqrt() * clean_latents + (1 - abar).sqrt() * noise, noise=noise,
+                timesteps=timesteps_per_row, weight=weight)
+
+
+def diffusion_loss(unet, context, batch: dict):
+    device = context.device
+    prediction = unet(batch["noisy"].to(device), batch["timesteps"].to(device), context=context)
+    error = (prediction - batch["noise"].to(device)).pow(2).mean(dim=(1, 2, 3))
+    return (error * batch["weight"].to(device)).mean()
 
 
 def split(state, prefix):
@@ -55,21 +60,53 @@ def step_generators(seed: int, step: int):
     return np.random.default_rng([seed, step]), torch.Generator().manual_seed(seed * 1_000_003 + step)
 
 
-class Stage:
-    """What differs between the two stages: trainable modules, batch, and the forward context."""
+class SpriteBatches(torch.utils.data.Dataset):
+    """Training batch number `step` (CPU tensors), a pure function of (seed, step): picklable, so DataLoader
+    workers can draw batches ahead of the GPU. `frames` 1 gives single frames (image stage), more gives
+    clips of consecutive frames (motion stage); prompts and timesteps are per video."""
 
-    def __init__(self, args):
+    def __init__(self, seed: int, videos: int, frames: int, min_snr: float, first: int = 0, last: int = 0):
+        self.seed, self.videos, self.frames, self.min_snr = seed, videos, frames, min_snr
+        self.first, self.last = first, last
+
+    def __len__(self):
+        return max(0, self.last - self.first)
+
+    def __getitem__(self, index: int) -> dict:
+        return self.at(self.first + index)
+
+    def at(self, step: int) -> dict:
+        rng, gen = step_generators(self.seed, step)
+        pixels, prompts = sprites.batch(rng, videos=self.videos, frames=self.frames)
+        tokens = text.drop_slots(torch.tensor([text.tokenize(p) for p in prompts]), gen, 0.15, 0.1)
+        t = torch.randint(0, len(alphas_cumprod()), (len(prompts),), generator=gen)
+        rows = noised_rows(latent.encode(pixels), gen, t.repeat_interleave(self.frames), self.min_snr)
+        return dict(rows, tokens=tokens)
+
+    def range(self, first: int, last: int) -> "SpriteBatches":
+        return SpriteBatches(self.seed, self.videos, self.frames, self.min_snr, first, last)
+
+
+class Stage:
+    """What differs between the two stages: trainable modules, batches, and the forward context."""
+
+    def __init__(self, args, frames: int, videos: int):
         self.args = args
+        self.batches = SpriteBatches(args.seed, videos, frames, args.min_snr)
 
     def checkpoint_path(self) -> Path:
         return Path(self.args.dir) / f"{self.name}.pt"
+
+    def loss(self, batch: dict):
+        context = self.text(batch["tokens"].to(self.args.device))
+        return diffusion_loss(self.unet, context.repeat_interleave(self.batches.frames, dim=0), batch)
 
 
 class ImageStage(Stage):
     name = "image"
 
     def __init__(self, args):
-        super().__init__(args)
+        super().__init__(args, frames=1, videos=args.batch)
         torch.manual_seed(args.seed)
         self.unet, self.text = build_unet(), text.TextEmbedding()
         self.trainable = torch.nn.ModuleDict(dict(unet=self.unet, text=self.text))
@@ -78,20 +115,12 @@ class ImageStage(Stage):
     def forward_context(self):
         yield
 
-    def loss(self, step):
-        rng, gen = step_generators(self.args.seed, step)
-        pixels, prompts = sprites.batch(rng, videos=self.args.batch, frames=1)
-        tokens = text.drop_slots(torch.tensor([text.tokenize(p) for p in prompts]), gen, 0.15, 0.1)
-        t = torch.randint(0, len(alphas_cumprod()), (len(prompts),), generator=gen)
-        context = self.text(tokens.to(self.args.device))
-        return diffusion_loss(self.unet, context, latent.encode(pixels), gen, t, self.args.min_snr)
-
 
 class MotionStage(Stage):
     name = "motion"
 
     def __init__(self, args):
-        super().__init__(args)
+        super().__init__(args, frames=args.clip, videos=args.clips)
         from ..motion.inject import inject_motion
         from ..motion.module import MotionModuleSet
         image = torch.load(Path(args.dir) / "image.pt", weights_only=True, map_location="cpu")
@@ -115,14 +144,14 @@ class MotionStage(Stage):
             with injection.slot.use(MotionCall(frames=self.args.clip)):
                 yield
 
-    def loss(self, step):
-        rng, gen = step_generators(self.args.seed, step)
-        pixels, prompts = sprites.batch(rng, videos=self.args.clips, frames=self.args.clip)
-        tokens = text.drop_slots(torch.tensor([text.tokenize(p) for p in prompts]), gen, 0.15, 0.1)
-        context = self.text(tokens.to(self.args.device)).repeat_interleave(self.args.clip, dim=0)
-        t = torch.randint(0, len(alphas_cumprod()), (len(prompts),), generator=gen)
-        return diffusion_loss(self.unet, context, latent.encode(pixels), gen, t.repeat_interleave(self.args.clip),
-                              self.args.min_snr)
+
+def batches_from(stage: Stage, step: int):
+    """Batches step, step + 1, ... up to --steps; drawn by --workers processes ahead of the model if > 0."""
+    batches = stage.batches.range(step, stage.args.steps)
+    if stage.args.workers <= 0:
+        return (batches[i] for i in range(len(batches)))
+    return iter(torch.utils.data.DataLoader(batches, batch_size=None, num_workers=stage.args.workers,
+                                            prefetch_factor=4, pin_memory=stage.args.device.startswith("cuda")))
 
 
 def train(stage: Stage) -> None:
@@ -159,10 +188,12 @@ def train(stage: Stage) -> None:
     recent = []
     stage.trainable.train()
     with stage.forward_context():
-        while step < args.steps and time.time() - begun < args.minutes * 60:
+        for batch in batches_from(stage, step):
+            if time.time() - begun >= args.minutes * 60:
+                break
             for group in optimizer.param_groups:
                 group["lr"] = args.lr * min(1.0, (step + 1) / args.warmup)
-            loss = stage.loss(step)
+            loss = stage.loss(batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(stage.trainable.parameters(), 1.0)
@@ -202,11 +233,14 @@ def evaluate(args) -> None:
     stage.motion.load_state_dict(torch.load(Path(args.dir) / "motion.pt", weights_only=True,
                                             map_location="cpu")["ema"])
     stage.motion.eval()
-    held_out = range(10_000_000, 10_000_000 + args.eval_batches)
+    stage.unet.to(args.device)
+    stage.text.to(args.device)
+    stage.motion.to(args.device)
+    held_out = [stage.batches.at(step) for step in range(10_000_000, 10_000_000 + args.eval_batches)]
     with torch.no_grad():
-        alone = np.mean([stage.loss(step).item() for step in held_out])
+        alone = np.mean([stage.loss(batch).item() for batch in held_out])
         with stage.forward_context():
-            together = np.mean([stage.loss(step).item() for step in held_out])
+            together = np.mean([stage.loss(batch).item() for batch in held_out])
     print(f"held-out clip loss over {args.eval_batches} batches: image model alone {alone:.5f}, "
           f"with motion modules {together:.5f} ({100 * (1 - together / alone):.1f}% lower)")
 
@@ -228,6 +262,8 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=1,
                         help="CPU threads; 1 is faster than 2 when other jobs share the 2 cores")
     parser.add_argument("--device", default="cpu", help="cpu, or cuda when a GPU is lent")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="processes drawing batches ahead of the model (use on a GPU; 0 draws in-line)")
     parser.add_argument("--log-every", type=int, default=25)
     parser.add_argument("--save-minutes", type=float, default=3.0)
     parser.add_argument("--eval-batches", type=int, default=24, help="held-out batches for `eval`")
