@@ -33,6 +33,7 @@ class RenderSettings:
     name: str = "animlong"
     scale: int = 8                      # nearest-neighbour upscale of the saved frames (32 px is tiny)
     motion_module: Optional[Path] = None
+    device: str = "cpu"                 # "cuda" where a GPU is present
 
     def __post_init__(self):
         if self.sampler not in SAMPLERS:
@@ -45,6 +46,8 @@ class RenderSettings:
             raise AnimLongError(f"--steps must be at least 1, got {self.steps}.")
         if self.scale < 1:
             raise AnimLongError(f"--scale must be at least 1, got {self.scale}.")
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise AnimLongError(f"--device {self.device}: torch sees no CUDA GPU here; use --device cpu.")
 
 
 @dataclass
@@ -74,11 +77,13 @@ def sample_latents(unet, motion, cond: torch.Tensor, uncond: torch.Tensor, alpha
     from .noise import initial_noise
     from .sampling.windowed import WindowedDenoiser
 
+    device = next(unet.parameters()).device
     sampling, external = kdiffusion.load()
-    denoiser = external.DiscreteEpsDDPMDenoiser(_EpsModel(unet), alphas_cumprod, quantize=True)
-    sigmas = sampling.get_sigmas_karras(settings.steps, denoiser.sigma_min.item(), denoiser.sigma_max.item())
+    denoiser = external.DiscreteEpsDDPMDenoiser(_EpsModel(unet), alphas_cumprod.to(device), quantize=True)
+    sigmas = sampling.get_sigmas_karras(settings.steps, denoiser.sigma_min.item(), denoiser.sigma_max.item(),
+                                        device=device)
     sampler = getattr(sampling, SAMPLERS[settings.sampler])
-    unit_noise = initial_noise(settings.seed, options, latent_shape)
+    unit_noise = initial_noise(settings.seed, options, latent_shape).to(device)  # drawn on the CPU: same per seed
 
     with inject_motion(unet, motion) as injection:
         def sample_pass(frames: Sequence[int], pins) -> torch.Tensor:
@@ -97,7 +102,7 @@ def sample_latents(unet, motion, cond: torch.Tensor, uncond: torch.Tensor, alpha
             extra = {}
             if settings.sampler == "euler_ancestral":
                 generator = torch.Generator().manual_seed(settings.seed + len(frames))
-                extra["noise_sampler"] = lambda sigma, sigma_next: torch.randn(x.shape, generator=generator)
+                extra["noise_sampler"] = lambda sigma, sigma_next: torch.randn(x.shape, generator=generator).to(device)
             with torch.no_grad():
                 return sampler(guided, x, sigmas, callback=callback, disable=True, **extra)
 
@@ -128,15 +133,17 @@ def render(settings: RenderSettings, options: AnimationOptions, progress: bool =
     text.tokenize(settings.negative_prompt)
     unet, embedding = load_image_model()
     motion = load_motion_model(settings.motion_module)
+    unet.to(settings.device)
     with torch.no_grad():
-        cond, uncond = embedding(torch.tensor([cond_tokens, text.tokenize(settings.negative_prompt)])).chunk(2)
+        tokens = torch.tensor([cond_tokens, text.tokenize(settings.negative_prompt)])
+        cond, uncond = embedding(tokens).to(settings.device).chunk(2)
     bar = _progress_bar(settings.steps * passes(options), progress)
     try:
         latents = sample_latents(unet, motion, cond, uncond, alphas_cumprod(), (latent.LATENT_CHANNELS, 16, 16),
                                  options, settings, callback=lambda info: bar.update(1))
     finally:
         bar.close()
-    frames = to_uint8(latent.decode(latents), settings.scale)
+    frames = to_uint8(latent.decode(latents.float().cpu()), settings.scale)
     paths = save_video(list(frames), str(settings.out_dir), settings.name, settings.formats, fps=options.fps,
                        params_text=parameters_text(settings, options))
     return RenderResult(frames=frames, paths={fmt: Path(path) for fmt, path in paths.items()})

@@ -37,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sampling.add_argument("--steps", type=int, default=20)
     sampling.add_argument("--cfg-scale", type=float, default=3.0)
     sampling.add_argument("--sampler", default="euler", choices=("euler", "euler_ancestral", "dpmpp_2m"))
+    sampling.add_argument("--device", default="cpu", help="cpu, or cuda where torch sees a GPU")
     output = parser.add_argument_group("output")
     output.add_argument("--formats", default="GIF,MP4",
                         help=f"comma-separated, from {','.join(OUTPUT_FORMATS)}")
@@ -78,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         prompt=args.prompt, negative_prompt=args.negative_prompt, seed=args.seed, steps=args.steps,
         cfg_scale=args.cfg_scale, sampler=args.sampler, out_dir=args.out, name=args.name, scale=args.scale,
         formats=tuple(f.strip().upper() for f in args.formats.split(",") if f.strip()),
-        motion_module=args.motion_module)
+        motion_module=args.motion_module, device=args.device)
     started = time.time()
     result = render(settings, options, progress=not args.quiet)
     frames, height, width, _ = result.frames.shape
