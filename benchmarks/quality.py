@@ -54,37 +54,38 @@ median jump elsewhere (the training data has no edges; its own largest-over-medi
 column, 1.4). speed: median jump in px/frame (the data glides at 1.1). accel: frames per 100 whose
 acceleration exceeds 1.5 px/frame^2 (the data: 2.9, its bounces). lost: frames where the sprite's mask
 shrinks under a third of its median. colour drift: RGB distance of the sprite's mean colour, last 16 vs
-first 16 frames. The shipped model is small and its motion stage short (models/MODEL.md): it keeps the
-sprite's identity but has not learned the glide, so every schedule shows a mostly still, jittery sprite
-(accel ~30 vs 2.9) and a background whose brightness flickers per frame; these are the model's limits and
-they are the same under every schedule. What differs between schedules is the seams.
+first 16 frames. The model is the one in models/ (trained on the lent H100, models/MODEL.md): its motion
+modules have learned the glide (the default's sprite moves at a median 0.74 px/frame against the data's
+1.1, and bounces off the borders), but a small model's trajectory stays jittery (accel ~22-46 against 2.9
+in every row) and the background's brightness still flickers a little; those limits are the model's and
+are the same under every schedule. What differs between schedules is the seams.
 
 Where it agrees with the oracle. The ranking is the oracle's: the default (anchored-shift, with its
-global steps and anchor references) keeps one sprite in one place across all 256 frames, with a seam of
-~2.5 over a jitter floor; every peer schedule (overlap 4 flat/pyramid, uniform last-wins, FreeNoise
+global steps and anchor references) keeps one sprite on one trajectory across all 256 frames, with a seam
+of 3.5 over a jitter floor; every peer schedule (overlap 4 flat/pyramid, uniform last-wins, FreeNoise
 windows) lets each window settle its own sprite, so the sprite teleports at window edges: seams of
-18-22, i.e. jumps the size of the frame, the learned-model face of the oracle's "coherence 0.0".
-Pyramid fusion beats flat fusion here as in the oracle (18.4 vs 22.4), and FreeNoise's cost is the
-oracle's too (3x the time of a plain overlap run).
+20-21, i.e. jumps the size of the frame, the learned-model face of the oracle's "coherence 0.0".
+Pyramid fusion beats flat fusion (19.6 vs 20.8) as in the oracle, by less; FreeNoise's cost is the
+oracle's too (2.5-3x the time of a plain overlap run). Shifted windows without references (9.7) sit
+between the two, and independent chunks are worst (23.3), the oracle's order.
 
 Where it does not. The oracle's default sits at the full denoiser's seam (~1.0); here it keeps a
-residual seam of ~2.5: a motion module trained only on clean 16-frame clips at one noise level for
-all frames is not the exact posterior the oracle assumes, so references and shifted windows still leave
-small jumps where windows meet. The oracle's peers differ among themselves (FreeNoise 1.4 < pyramid 1.8 <
-flat 2.3); on learned motion they are all equally broken (18-22), because the gap they differ by is
-drowned by the sprite jumping when each window invents its own; shifted windows without references
-(10.3) and chunks (21.7) keep the oracle's order (shifted better than overlap, chunks worst).
-Identity drift (colour, size) does not
-separate the schedules at all: the sprite's colour and size come from the prompt through the image
-model in every frame, which the Gaussian world, with no prompt, cannot show. The keyframes-first rows
-answer the oracle's open question (can a module trained on one noise level use clean frames next to
-noisy ones?) for this model: no. With clean pins the seam is 10.5 and the trajectory the most jittery
-of all (accel 50), against the oracle's near-perfect 1.2. With noised pins it is the reverse of the
-oracle (9.0 there): seam 2.3, on par with the default, because the learned module smooths the pinned
-keyframes into their neighbours instead of reproducing them exactly; its largest jump anywhere (spike 12)
-is still worse than the default's (7.4). The single-pass default stays the recommended schedule.
+residual seam of 3.5 and, once in a 256-frame render, a larger jump (spike 14: the contact sheet shows a
+faded second sprite for a few frames where the trajectory is re-decided). A motion module trained only
+on clean 16-frame clips at one noise level for all frames is not the exact posterior the oracle assumes,
+so references and shifted windows still leave jumps where windows meet. The oracle's peers differ among
+themselves (FreeNoise 1.4 < pyramid 1.8 < flat 2.3); on learned motion they are all equally broken,
+because the gap they differ by is drowned by the sprite jumping when each window invents its own.
+Identity drift (colour, size) does not separate the schedules: the sprite's colour and size come from
+the prompt through the image model in every frame, which the Gaussian world, with no prompt, cannot show.
+The keyframes-first rows answer the oracle's open question (can a module trained on one noise level use
+clean frames next to noisy ones?) for this model: no. With clean pins the seam is 13.1 and the
+trajectory the most jittery of all (accel 46), against the oracle's near-perfect 1.2. With noised pins
+the seam is 3.1, on par with the default, because the learned module smooths the pinned keyframes into
+their neighbours instead of reproducing them exactly, at two passes' cost and a slower sprite (0.69
+px/frame). The single-pass default stays the recommended schedule.
 
-First 128 of 256 frames, 2x: the default (one sprite, held in place) and the overlap-4 pyramid peer
+First 128 of 256 frames, 2x: the default (one sprite on one path) and the overlap-4 pyramid peer
 (the sprite jumps at window edges).
 
 ![default schedule](gifs/sprites-default.gif) ![overlap 4, pyramid](gifs/sprites-overlap.gif)"""
@@ -153,7 +154,7 @@ def run_row(label: str, changes: dict, args, gifs: Path, scratch: Path) -> dict:
     for p, prompt in enumerate(PROMPTS[:args.prompts]):
         for seed in range(args.seeds):
             settings = RenderSettings(prompt=prompt, seed=seed, steps=args.steps, formats=("GIF",), scale=1,
-                                      out_dir=scratch, name="render")
+                                      out_dir=scratch, name="render", device=args.device)
             started = time.time()
             frames = render(settings, options, progress=False).frames
             seconds.append(time.time() - started)
@@ -191,6 +192,7 @@ def main(argv=None):
     parser.add_argument("--prompts", type=int, default=2)
     parser.add_argument("--rows", default="", help="comma-separated row numbers to run (default: all)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda where torch sees a GPU")
     parser.add_argument("--json", type=Path, default=ROOT / "out" / "quality.json",
                         help="figures of finished rows, kept across runs (a stopped run resumes)")
     parser.add_argument("--sheets", type=Path, default=ROOT / "out",
@@ -239,7 +241,9 @@ def markdown(rows, args) -> str:
     return "\n".join(lines) + (
         f"\n\n{args.frames} frames, {args.steps} Euler steps (Karras), CFG 3, context 16, seed 0, prompts "
         f"{', '.join(repr(p) for p in PROMPTS[:args.prompts])}; figures are the mean over the prompts. "
-        "`.venv/bin/python benchmarks/quality.py` (one core; each finished row is cached in out/quality.json).")
+        f"`benchmarks/quality.py --prompts {args.prompts}{' --device ' + args.device if args.device != 'cpu' else ''}`"
+        " (each finished row is cached in out/quality.json; the s / render column is from the run that made "
+        "the row).")
 
 
 if __name__ == "__main__":
