@@ -63,6 +63,13 @@ def test_bad_input_is_refused_with_a_clear_message(argv, message, tmp_path, caps
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal is for machines without a GPU")
+def test_a_cuda_device_without_a_gpu_is_refused(tmp_path, capsys):
+    assert run_cli("--out", str(tmp_path), "--device", "cuda") == 2
+    assert "torch sees no CUDA GPU here; use --device cpu" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
 def test_a_stable_diffusion_checkpoint_is_refused_naming_what_is_missing(tmp_path, capsys):
     checkpoint = tmp_path / "sd15.safetensors"
     save_file({"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(320, 4, 3, 3)}, str(checkpoint))
