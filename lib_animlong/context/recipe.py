@@ -136,26 +136,36 @@ def _assemble(groups, anchor_sets: Sequence[Sequence[int]], n: int, length: int,
     windows = []
     for frames_list, weight in groups:
         previous = None  # a window's "previous" is its neighbour in its own group, never an anchor chunk
+        passed = set()   # frames of the group's earlier windows
         for frames in frames_list:
             budget = 2 * length - len(frames)
             references = _nearest(previous or (), frames, min(recipe.previous_refs, budget), n, recipe.loop)
             if weight is None and anchor_sets:    # anchors are computed before the body windows
-                anchors = _nearest_set(anchor_sets, frames, n, recipe.loop)
+                anchors = _anchor_set(anchor_sets, frames, passed, n, recipe.loop)
                 references += _nearest(set(anchors) - set(references), frames,
                                        min(recipe.anchor_refs, budget - len(references)), n, recipe.loop)
             windows.append((frames, weight, tuple(sorted(references))))
             previous = frames
+            passed.update(frames)
     return _weighted(windows, recipe)
 
 
-def _nearest_set(anchor_sets: Sequence[Sequence[int]], frames: Sequence[int], n: int, loop: bool) -> Sequence[int]:
-    """The anchor set holding the anchor nearest the window's middle frame.
+def _anchor_set(anchor_sets: Sequence[Sequence[int]], frames: Sequence[int], passed: set, n: int,
+                loop: bool) -> Sequence[int]:
+    """The anchors a window reads: those of the anchor window holding the nearest anchor it has not passed.
 
-    A window reads the anchors of one anchor window only: they were computed together, and the reference
-    buffers then hold one anchor window's frames at a time, however long the video (see _just_in_time).
+    One anchor window only: its anchors were computed together, and the reference buffers then hold one
+    anchor window's frames at a time however long the video (see _just_in_time). The one ahead, so a
+    window at the edge of an anchor window's stretch still sees the side not computed yet (the window
+    before it shows the other side).
     """
-    middle = frames[len(frames) // 2]
-    return min(anchor_sets, key=lambda anchors: min(_distance(a, middle, n, loop) for a in anchors))
+    if len(anchor_sets) == 1:
+        return anchor_sets[0]
+    own = set(frames)
+    ranked = sorted((min(_distance(a, f, n, loop) for f in frames), a not in passed, index)
+                    for index, anchors in enumerate(anchor_sets) for a in anchors if a not in own)
+    ahead = [index for _, not_passed, index in ranked if not_passed] or [index for _, _, index in ranked]
+    return anchor_sets[ahead[0]]
 
 
 def _weighted(windows, recipe: Recipe) -> List[Window]:
@@ -179,7 +189,7 @@ def _just_in_time(windows: List[Window]) -> List[Window]:
     """Windows computed only to be looked at (anchors) move to just before their first reader.
 
     Nothing a window sees changes (same frames, same references, providers keep their order), but the
-    reference buffers then hold one anchor window's frames (the one the body is reading, _nearest_set)
+    reference buffers then hold one anchor window's frames (the one the body is reading, _anchor_set)
     instead of all N / stride anchors.
     """
     providers = [w for w in windows if max(w.weights) <= REFERENCE_ONLY]
