@@ -214,20 +214,3 @@ def test_default_schedule_is_fitted_to_a_v1_positional_table():
     with pytest.raises(AnimLongError, match="'context_length' \\(32\\).*positional table \\(24"):
         fit_to_positional_table(options.replace(context_length=32), 24)
 
-
-def _frames_in_flight(windows):
-    """Most frames computed so far that a later window still reads: what the reference buffers hold."""
-    computed, worst = set(), 0
-    for i, window in enumerate(windows):
-        computed |= set(window.frames)
-        later = {r for w in windows[i + 1:] for r in w.references}
-        worst = max(worst, len(computed & later))
-    return worst
-
-
-def test_buffered_references_do_not_grow_with_the_video():
-    """Anchor chunks are computed just before their readers, in the body's direction, every step."""
-    for step in range(20):
-        short = _frames_in_flight(plan(step, 20, 64, AnimationOptions(frames=64)))
-        long = _frames_in_flight(plan(step, 20, 1024, AnimationOptions(frames=1024)))
-        assert long <= max(2 * 16, short), step

@@ -143,3 +143,42 @@ def test_buffers_hold_only_frames_still_to_be_read_and_start_empty_every_step(vi
     run(windows, video, record=again)
     assert again[0][0] is not first[0][0] and again[0][1] == 2 * layers  # a new buffer every evaluation
     assert torch.equal(result, run(windows, video))
+
+
+def held_per_call(frames, steps=20):
+    """Frames the reference buffers hold after each call of every step of the default plan, through a real
+    temporal transformer, and the slots they were given: {step: (held after each call, slots)}."""
+    module = TemporalTransformer(CHANNELS, pe_length=32).eval()
+    for name, layer in module.named_modules():
+        if isinstance(layer, TemporalSelfAttention):
+            layer.key = name
+    slot, held = CallSlot(), []
+
+    def model(x, sigma):
+        out = module(x, slot.current)
+        buffers = slot.current.reference
+        if buffers is not None:
+            held.append((len(buffers.slots), buffers.capacity))
+        return out
+
+    denoiser = WindowedDenoiser(model, slot, AnimationOptions(frames=frames), total_steps=steps)
+    x = torch.randn(2 * frames, CHANNELS, 1, 1)
+    result = {}
+    with torch.no_grad():
+        for step in range(steps):
+            held.clear()
+            denoiser(x, torch.tensor(1.0), step=step)
+            result[step] = ([count for count, _ in held], {capacity for _, capacity in held})
+    return result
+
+
+def test_frames_held_by_reference_buffers_do_not_grow_with_the_video():
+    """Local steps: a window reads one anchor window's anchors, so the buffers hold one anchor window, the
+    previous window's edge and what the next windows read of the current one: 24 frames at context 16,
+    whether the video has 256 frames or 1024. Global steps hold the hub comb (16). The buffers are sized
+    for what the step holds at most, never for every frame it references (O(N))."""
+    long = held_per_call(1024)
+    for step, (held, capacities) in long.items():
+        assert capacities == {max(held)}, step
+        assert max(held) <= 24, (step, max(held))
+    assert max(max(held) for held, _ in long.values()) == max(max(held) for held, _ in held_per_call(256).values())

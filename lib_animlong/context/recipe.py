@@ -27,7 +27,7 @@ class Recipe:
     own: int = 0                 # frames a shifted/anchored window outputs (0: the context length)
     anchor_stride: int = 0       # global anchors every this-many frames, computed first (0: none)
     previous_refs: int = 0       # references to the nearest frames of the window computed just before
-    anchor_refs: int = 0         # references to the nearest anchors
+    anchor_refs: int = 0         # references to the nearest anchors, all from the one window that computed them
     global_steps: int = 0        # the first (noisiest) steps use combs spanning the whole video
     comb_links: str = "chain"    # combs look at the comb before them (chain) or at the first one (hub)
     shift_combs: bool = True     # the first comb's residue moves with the step's phase
@@ -50,7 +50,7 @@ def build(step: int, n: int, length: int, recipe: Recipe) -> List[Window]:
     hub = [(chunks[::-1] if reverse else chunks, REFERENCE_ONLY)] if anchors else []
     # pinned keyframes are known: the hub shows them, no other window outputs them again
     body = _body(step, n, length, recipe, at, set(recipe.keyframes))
-    return _assemble(hub + [(body[::-1] if reverse else body, None)], anchors, n, length, recipe)
+    return _assemble(hub + [(body[::-1] if reverse else body, None)], chunks, n, length, recipe)
 
 
 def _global(step: int, n: int, length: int, recipe: Recipe, at: float, reverse: bool) -> List[Window]:
@@ -74,7 +74,7 @@ def _global(step: int, n: int, length: int, recipe: Recipe, at: float, reverse: 
     rest = [f for f in range(n) if f not in taken]
     others = [window for r in range(dilation)
               for window in layouts.chunks([f for f in rest if f % dilation == r], length, 0, recipe.loop)]
-    return _assemble([([hub], 1.0), (others, None)], hub, n, length,
+    return _assemble([([hub], 1.0), (others, None)], [hub], n, length,
                      replace(recipe, previous_refs=0, anchor_refs=budget, fuse="flat"))
 
 
@@ -127,22 +127,45 @@ def _nearest(candidates: Sequence[int], frames: Sequence[int], count: int, n: in
     return [c for _, c in ranked[:max(0, count)]]
 
 
-def _assemble(groups, anchors: Sequence[int], n: int, length: int, recipe: Recipe) -> List[Window]:
+def _assemble(groups, anchor_sets: Sequence[Sequence[int]], n: int, length: int,
+              recipe: Recipe) -> List[Window]:
     """Windows in computation order with their references and weights.
 
-    groups: (windows, weight) in order; weight None means the recipe's fusion weights."""
+    groups: (windows, weight) in order; weight None means the recipe's fusion weights. anchor_sets: the
+    anchors, as the windows that compute them group them."""
     windows = []
     for frames_list, weight in groups:
         previous = None  # a window's "previous" is its neighbour in its own group, never an anchor chunk
+        passed = set()   # frames of the group's earlier windows
         for frames in frames_list:
             budget = 2 * length - len(frames)
             references = _nearest(previous or (), frames, min(recipe.previous_refs, budget), n, recipe.loop)
-            if weight is None:    # anchors are computed before the body windows
+            if weight is None and anchor_sets:    # anchors are computed before the body windows
+                anchors = _anchor_set(anchor_sets, frames, passed, n, recipe.loop)
                 references += _nearest(set(anchors) - set(references), frames,
                                        min(recipe.anchor_refs, budget - len(references)), n, recipe.loop)
             windows.append((frames, weight, tuple(sorted(references))))
             previous = frames
+            passed.update(frames)
     return _weighted(windows, recipe)
+
+
+def _anchor_set(anchor_sets: Sequence[Sequence[int]], frames: Sequence[int], passed: set, n: int,
+                loop: bool) -> Sequence[int]:
+    """The anchors a window reads: those of the anchor window holding the nearest anchor it has not passed.
+
+    One anchor window only: its anchors were computed together, and the reference buffers then hold one
+    anchor window's frames at a time however long the video (see _just_in_time). The one ahead, so a
+    window at the edge of an anchor window's stretch still sees the side not computed yet (the window
+    before it shows the other side).
+    """
+    if len(anchor_sets) == 1:
+        return anchor_sets[0]
+    own = set(frames)
+    ranked = sorted((min(_distance(a, f, n, loop) for f in frames), a not in passed, index)
+                    for index, anchors in enumerate(anchor_sets) for a in anchors if a not in own)
+    ahead = [index for _, not_passed, index in ranked if not_passed] or [index for _, _, index in ranked]
+    return anchor_sets[ahead[0]]
 
 
 def _weighted(windows, recipe: Recipe) -> List[Window]:
@@ -166,7 +189,8 @@ def _just_in_time(windows: List[Window]) -> List[Window]:
     """Windows computed only to be looked at (anchors) move to just before their first reader.
 
     Nothing a window sees changes (same frames, same references, providers keep their order), but the
-    reference buffers then hold the anchors near the current window instead of all N / stride of them.
+    reference buffers then hold one anchor window's frames (the one the body is reading, _anchor_set)
+    instead of all N / stride anchors.
     """
     providers = [w for w in windows if max(w.weights) <= REFERENCE_ONLY]
     if not providers:

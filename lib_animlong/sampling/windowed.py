@@ -90,19 +90,17 @@ class WindowedDenoiser:
             with self.slot.use(self._call(windows, None)):
                 return self.model(x, sigma, **kwargs)
         needed = _referenced_later(windows)
-        buffers = ReferenceBuffers(needed, self.options.reference_positions) if needed else None
-        live = _live_references(windows)
+        groups = _groups(windows, needed, self.options.frames_per_call)
+        keeps = _keep_sets(groups, needed, _live_references(windows))
+        buffers = ReferenceBuffers(needed, self.options.reference_positions,
+                                   capacity=_most_held(groups, keeps)) if needed else None
         out = None
         weight_sums = torch.zeros(n, dtype=torch.float64)
-        first = 0
-        for group in _groups(windows, needed, self.options.frames_per_call):
+        for group, keep in zip(groups, keeps):
             rows = _rows(group, blocks, n, x.device)
-            uses_buffers = buffers is not None and (
-                any(w.references for w in group) or any(f in needed for w in group for f in w.frames))
-            if uses_buffers:
-                buffers.retain(needed & live[first])  # frames no window from here on reads are dropped
-            first += len(group)
-            call = self._call(group, buffers if uses_buffers else None)
+            if keep is not None:
+                buffers.retain(keep)  # frames no window from here on reads are dropped
+            call = self._call(group, buffers if keep is not None else None)
             with self.slot.use(call):
                 y = self.model(x.index_select(0, rows), _take(sigma, rows, x.shape[0]),
                                **_take(kwargs, rows, x.shape[0]))
@@ -159,6 +157,26 @@ def _live_references(windows: Sequence[Window]) -> List[frozenset]:
         seen = seen.union(window.references)
         live.append(seen)
     return live[::-1]
+
+
+def _keep_sets(groups: Sequence[Sequence[Window]], needed: set, live: Sequence[frozenset]) -> List[Optional[set]]:
+    """For each call, the frames the reference buffers keep from then on; None where it uses no buffers."""
+    keeps, first = [], 0
+    for group in groups:
+        uses = any(w.references for w in group) or any(f in needed for w in group for f in w.frames)
+        keeps.append(needed & live[first] if needed and uses else None)
+        first += len(group)
+    return keeps
+
+
+def _most_held(groups: Sequence[Sequence[Window]], keeps: Sequence[Optional[set]]) -> int:
+    """The most frames the reference buffers hold at once over the step: the slots they need."""
+    held, most = set(), 0
+    for group, keep in zip(groups, keeps):
+        if keep is not None:
+            held = (held & keep) | {f for w in group for f in w.frames if f in keep}
+            most = max(most, len(held))
+    return most
 
 
 def _groups(windows: Sequence[Window], needed: set, frames_per_call: int) -> List[List[Window]]:
