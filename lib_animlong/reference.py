@@ -55,10 +55,14 @@ class ReferenceBuffers:
         """Frame features held, summed over layers."""
         return sum(len(frames) for frames in self.kept.values())
 
-    def extend(self, key: str, normed: torch.Tensor, pe: torch.Tensor, call) -> Tuple[torch.Tensor, torch.Tensor]:
-        """normed: (sequences, F, C); pe: (P, C). Returns (q_in, kv_in) with positions applied."""
+    def extend(self, key: str, normed: torch.Tensor, pe: torch.Tensor, call,
+               store_dtype: Optional[torch.dtype] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        """normed: (sequences, F, C); pe: (P, C). Returns (q_in, kv_in) with positions applied.
+        store_dtype: the precision kept frames are held in (default normed's); the attention's projections
+        pass their weights' dtype when it is narrower, e.g. fp16 weights under autocast, whose LayerNorm
+        output is fp32: the projections would round the features to fp16 anyway, and the buffers halve."""
         indices = tuple(call.frame_indices)
-        self._keep(key, normed, indices)
+        self._keep(key, normed, indices, store_dtype or normed.dtype)
         own = set(indices)
         references = [r for r in call.reference_frames if r not in own]
         frames, table = normed.shape[1], pe.shape[0]
@@ -82,12 +86,12 @@ class ReferenceBuffers:
         q_in = normed + pe[current]
         return q_in, torch.cat([seen + pe[referenced], q_in], dim=1)
 
-    def _keep(self, key: str, normed: torch.Tensor, indices: Sequence[int]) -> None:
+    def _keep(self, key: str, normed: torch.Tensor, indices: Sequence[int], dtype: torch.dtype) -> None:
         kept = [(position, frame) for position, frame in enumerate(indices) if frame in self.needed]
         if not kept:
             return
         if key not in self.slabs:
-            self.slabs[key] = normed.new_empty((normed.shape[0], self.capacity, normed.shape[2]))
+            self.slabs[key] = normed.new_empty((normed.shape[0], self.capacity, normed.shape[2]), dtype=dtype)
         slab = self._slab(key, normed)
         layer = self.kept.setdefault(key, set())
         for position, frame in kept:
@@ -119,7 +123,7 @@ class ReferenceBuffers:
                 "References must point to frames computed earlier in the same step; report this plan.")
         slab = self._slab(key, normed)
         slots = torch.tensor([self.slots[r] for r in references], dtype=torch.long, device=slab.device)
-        return slab.index_select(1, slots)
+        return slab.index_select(1, slots).to(normed.dtype)
 
     def _layout(self, indices: Sequence[int], references: Sequence[int]) -> Tuple[List[int], List[int]]:
         """Positions of the window's frames and of its references, the smallest being 0."""

@@ -1,3 +1,5 @@
+import copy
+
 import pytest
 import torch
 from einops import rearrange
@@ -182,3 +184,28 @@ def test_frames_held_by_reference_buffers_do_not_grow_with_the_video():
         assert capacities == {max(held)}, step
         assert max(held) <= 24, (step, max(held))
     assert max(max(held) for held, _ in long.values()) == max(max(held) for held, _ in held_per_call(256).values())
+
+
+def test_under_autocast_kept_frames_are_held_at_the_weights_precision():
+    """Half-precision weights under autocast see an fp32 LayerNorm output (CUDA autocast runs norms in
+    fp32), but their projections round it to half precision anyway: the buffers hold it at the weights'
+    precision (half the memory), and the window that reads them gets what fp32 buffers would give it, up
+    to that rounding."""
+    torch.manual_seed(7)
+    attention = TemporalSelfAttention(CHANNELS, pe_length=24).eval()
+    attention.key = "layer"
+    narrow = copy.deepcopy(attention).to(torch.bfloat16)
+    first, second = torch.randn(2, 5, 4, CHANNELS).unbind(0)  # (sequences, frames, channels), fp32
+
+    def second_window(module, autocast):
+        buffers = ReferenceBuffers({0, 1}, "unique")
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            module(first, MotionCall(frames=4, frame_indices=(0, 1, 2, 3), reference=buffers))
+            out = module(second, MotionCall(frames=4, frame_indices=(4, 5, 6, 7), reference_frames=(0, 1),
+                                            reference=buffers))
+        return out.float(), buffers.slabs["layer"].dtype
+
+    reference, held = second_window(attention, autocast=False)
+    narrowed, held_narrow = second_window(narrow, autocast=True)
+    assert (held, held_narrow) == (torch.float32, torch.bfloat16)
+    assert (narrowed - reference).abs().max() < 0.05 * reference.abs().max()

@@ -85,7 +85,9 @@ class TemporalSelfAttention(nn.Module):
         frames = normed.shape[1]
         pe = self.pos_encoder.pe[0].to(normed.dtype)
         if call is not None and call.reference is not None:
-            q_in, kv_in = call.reference.extend(self.key, normed, pe, call)
+            weights = self.to_k.weight
+            narrower = weights.dtype if weights.element_size() < normed.element_size() else None
+            q_in, kv_in = call.reference.extend(self.key, normed, pe, call, store_dtype=narrower)
         else:
             if frames > pe.shape[0]:
                 raise AnimLongError(
