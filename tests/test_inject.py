@@ -148,7 +148,7 @@ def test_training_schedules_by_family():
 class InterruptInsideTheUNet:
     """A reference buffer whose first use raises: an interrupt in the middle of a motion module."""
 
-    def extend(self, key, normed, pe, call):
+    def extend(self, key, normed, pe, call, store_dtype=None):
         raise KeyboardInterrupt()
 
 

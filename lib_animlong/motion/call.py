@@ -16,7 +16,7 @@ class MotionCall:
     reference_frames: Sequence[int] = ()          # frames (absolute) this window may attend to, read-only
     motion_scale: float = 1.0                     # multiplies the temporal attention logits
     # Temporal reference buffers (lib_animlong.reference): an object with
-    #   extend(key, normed, pe, call) -> (q_in, kv_in)
+    #   extend(key, normed, pe, call, store_dtype=None) -> (q_in, kv_in)
     # that stores this window's referenced frames and prepends buffered ones to keys/values.
     reference: Any = None
 
