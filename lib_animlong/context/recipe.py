@@ -44,13 +44,17 @@ def build(step: int, n: int, length: int, recipe: Recipe) -> List[Window]:
     reverse = recipe.alternate and recipe.previous_refs > 0 and step % 2 == 1
     if step < recipe.global_steps:
         return _global(step, n, length, recipe, at, reverse)
-    anchors = list(recipe.keyframes) or _anchors(n, recipe, at)
-    chunks = layouts.chunks(anchors, length, 0, recipe.loop)
-    # anchor chunks run in the body's direction so each is computed just before the windows reading it
-    hub = [(chunks[::-1] if reverse else chunks, REFERENCE_ONLY)] if anchors else []
     # pinned keyframes are known: the hub shows them, no other window outputs them again
     body = _body(step, n, length, recipe, at, set(recipe.keyframes))
-    return _assemble(hub + [(body[::-1] if reverse else body, None)], chunks, n, length, recipe)
+    travel = body[::-1] if reverse else body
+    anchors = list(recipe.keyframes) or _anchors(n, recipe, at)
+    if not anchors:
+        return _assemble([(travel, None)], [()] * len(travel), n, length, recipe)
+    along = _along(travel, n, reverse, recipe.loop)
+    runs = _anchor_runs(anchors, along, length, recipe.anchor_refs // 2 if recipe.loop else 0, reverse)
+    hub = [tuple(run[::-1] if reverse else run) for run in runs]   # each in time order (round a loop's join)
+    pools = _anchor_pools(travel, runs, along, recipe.anchor_refs, recipe.loop)
+    return _assemble([(hub, REFERENCE_ONLY), (travel, None)], pools, n, length, recipe)
 
 
 def _global(step: int, n: int, length: int, recipe: Recipe, at: float, reverse: bool) -> List[Window]:
@@ -74,7 +78,7 @@ def _global(step: int, n: int, length: int, recipe: Recipe, at: float, reverse: 
     rest = [f for f in range(n) if f not in taken]
     others = [window for r in range(dilation)
               for window in layouts.chunks([f for f in rest if f % dilation == r], length, 0, recipe.loop)]
-    return _assemble([([hub], 1.0), (others, None)], [hub], n, length,
+    return _assemble([([hub], 1.0), (others, None)], [hub] * len(others), n, length,
                      replace(recipe, previous_refs=0, anchor_refs=budget, fuse="flat"))
 
 
@@ -127,45 +131,67 @@ def _nearest(candidates: Sequence[int], frames: Sequence[int], count: int, n: in
     return [c for _, c in ranked[:max(0, count)]]
 
 
-def _assemble(groups, anchor_sets: Sequence[Sequence[int]], n: int, length: int,
-              recipe: Recipe) -> List[Window]:
+def _assemble(groups, pools: Sequence[Sequence[int]], n: int, length: int, recipe: Recipe) -> List[Window]:
     """Windows in computation order with their references and weights.
 
-    groups: (windows, weight) in order; weight None means the recipe's fusion weights. anchor_sets: the
-    anchors, as the windows that compute them group them."""
-    windows = []
+    groups: (windows, weight) in order; weight None means the recipe's fusion weights. pools: the anchors
+    each of those windows may read, in order."""
+    windows, pool = [], iter(pools)
     for frames_list, weight in groups:
         previous = None  # a window's "previous" is its neighbour in its own group, never an anchor chunk
-        passed = set()   # frames of the group's earlier windows
         for frames in frames_list:
             budget = 2 * length - len(frames)
             references = _nearest(previous or (), frames, min(recipe.previous_refs, budget), n, recipe.loop)
-            if weight is None and anchor_sets:    # anchors are computed before the body windows
-                anchors = _anchor_set(anchor_sets, frames, passed, n, recipe.loop)
-                references += _nearest(set(anchors) - set(references), frames,
+            if weight is None:    # anchors are computed before the body windows
+                references += _nearest(set(next(pool)) - set(references), frames,
                                        min(recipe.anchor_refs, budget - len(references)), n, recipe.loop)
             windows.append((frames, weight, tuple(sorted(references))))
             previous = frames
-            passed.update(frames)
     return _weighted(windows, recipe)
 
 
-def _anchor_set(anchor_sets: Sequence[Sequence[int]], frames: Sequence[int], passed: set, n: int,
-                loop: bool) -> Sequence[int]:
-    """The anchors a window reads: those of the anchor window holding the nearest anchor it has not passed.
+def _along(travel: Sequence[Sequence[int]], n: int, reverse: bool, loop: bool):
+    """How far along the body's travel a frame lies (looped, round the circle from where it starts)."""
+    if not loop:
+        return (lambda f: n - 1 - f) if reverse else (lambda f: f)
+    start = travel[0][-1] if reverse else travel[0][0]
+    return lambda f: ((start - f) if reverse else (f - start)) % n
 
-    One anchor window only: its anchors were computed together, and the reference buffers then hold one
-    anchor window's frames at a time however long the video (see _just_in_time). The one ahead, so a
-    window at the edge of an anchor window's stretch still sees the side not computed yet (the window
-    before it shows the other side).
+
+def _anchor_runs(anchors: Sequence[int], along, length: int, behind: int, reverse: bool) -> List[List[int]]:
+    """The anchors cut into anchor windows of `length`, each in the order the body reaches them, the short
+    one last. Looped, the first also takes the `behind` anchors just before the body's start, across the
+    join, so the first body window sees both sides of it (the last ones read them too, _anchor_pools)."""
+    if len(anchors) <= length:
+        return [sorted(anchors, reverse=reverse)]
+    ordered = sorted(anchors, key=along)
+    if behind:
+        ordered = ordered[-behind:] + ordered[:-behind]
+    return [ordered[i:i + length] for i in range(0, len(ordered), length)]
+
+
+def _anchor_pools(travel: Sequence[Sequence[int]], runs: Sequence[Sequence[int]], along, count: int,
+                  loop: bool) -> List[List[int]]:
+    """The anchors each body window may read: those of the first anchor window (in the body's order)
+    whose last anchor it has not reached, and of the one before when that is the last, short one.
+    Looped, the windows reading the last anchor window also read the first, across the join.
+
+    One anchor window at a time, so the reference buffers hold one anchor window's frames however long
+    the video (see _just_in_time). The one ahead, so a window at the edge of an anchor window's stretch
+    still sees the side not computed yet (the window before it shows the other side).
     """
-    if len(anchor_sets) == 1:
-        return anchor_sets[0]
-    own = set(frames)
-    ranked = sorted((min(_distance(a, f, n, loop) for f in frames), a not in passed, index)
-                    for index, anchors in enumerate(anchor_sets) for a in anchors if a not in own)
-    ahead = [index for _, not_passed, index in ranked if not_passed] or [index for _, _, index in ranked]
-    return anchor_sets[ahead[0]]
+    pools, current = [], 0
+    for frames in travel:
+        reach = max(along(f) for f in frames)
+        while current + 1 < len(runs) and along(runs[current][-1]) <= reach:
+            current += 1
+        pool = list(runs[current])
+        if len(pool) < count and current > 0:
+            pool += runs[current - 1]
+        if loop and current == len(runs) - 1 > 0:
+            pool += runs[0]
+        pools.append(pool)
+    return pools
 
 
 def _weighted(windows, recipe: Recipe) -> List[Window]:
@@ -189,7 +215,7 @@ def _just_in_time(windows: List[Window]) -> List[Window]:
     """Windows computed only to be looked at (anchors) move to just before their first reader.
 
     Nothing a window sees changes (same frames, same references, providers keep their order), but the
-    reference buffers then hold one anchor window's frames (the one the body is reading, _anchor_set)
+    reference buffers then hold one anchor window's frames (the one the body is reading, _anchor_pools)
     instead of all N / stride anchors.
     """
     providers = [w for w in windows if max(w.weights) <= REFERENCE_ONLY]
