@@ -284,13 +284,12 @@ def main() -> int:
         "variant, median and range of 3 runs in MiB):\n\n" + default_malloc + "\n\n"
         "Here glibc raises its mmap threshold as large blocks are freed, so activations of every size are "
         "served from the heap and reused: peaks are lower but move by tens of MiB from run to run with the "
-        "heap's layout, and the ratios to 64 frames are loose. What would scatter the heap is long-lived "
-        "small tensors among the activations: reference frames cloned one by one (commit 9c29ffd) took a "
-        "local step at 1024 frames to 262 MiB (256 frames: 224 MiB; one run each) for ~50 MiB of frames "
-        "alive. The slot "
-        "tensors, allocated once per step, keep it near the frames held. With the fixed threshold above they "
-        "cost a little more than clones did (about 9 MiB at 64 frames), because a slot tensor is a "
-        "fresh mapping counted whole while the smaller clones reused freed heap.",
+        "heap's layout, and the ratios to 64 frames mean little (see the ranges). What would scatter the heap "
+        "is long-lived small tensors among the activations: reference frames cloned one by one (commit "
+        "9c29ffd) took a local step at 1024 frames to 262 MiB (256 frames: 224 MiB; one run each) for ~50 "
+        "MiB of frames alive. The slot tensors, allocated once per step, keep it near the frames held. With "
+        "the fixed threshold above they cost a little more than clones did (about 9 MiB at 64 frames), "
+        "because a slot tensor is a fresh mapping counted whole while the smaller clones reused freed heap.",
         "### Wall time\n\n" + timing,
         "### Frames pushed per frame per step (30 steps)\n\n" + costs,
     ])
