@@ -143,7 +143,7 @@ def render(settings: RenderSettings, options: AnimationOptions, progress: bool =
                                  options, settings, callback=lambda info: bar.update(1))
     finally:
         bar.close()
-    frames = to_uint8(latent.decode(latents.float().cpu()), settings.scale)
+    frames = to_uint8(latent.decode(latents.cpu()), settings.scale)
     paths = save_video(list(frames), str(settings.out_dir), settings.name, settings.formats, fps=options.fps,
                        params_text=parameters_text(settings, options))
     return RenderResult(frames=frames, paths={fmt: Path(path) for fmt, path in paths.items()})

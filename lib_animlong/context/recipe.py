@@ -135,7 +135,7 @@ def _assemble(groups, pools: Sequence[Sequence[int]], n: int, length: int, recip
     """Windows in computation order with their references and weights.
 
     groups: (windows, weight) in order; weight None means the recipe's fusion weights. pools: the anchors
-    each of those windows may read, in order."""
+    each window of weight None may read, one per such window in order (the other windows read no anchors)."""
     windows, pool = [], iter(pools)
     for frames_list, weight in groups:
         previous = None  # a window's "previous" is its neighbour in its own group, never an anchor chunk
