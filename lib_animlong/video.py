@@ -5,7 +5,10 @@ bundled with imageio-ffmpeg for MP4, so nothing else has to be installed. Works 
 webui's) as well as newer Pillow: only APIs that exist in both are used.
 """
 import base64
+import errno
 import os
+import secrets
+import shutil
 import struct
 import subprocess
 import tempfile
@@ -55,38 +58,53 @@ class VideoSettings:
 
 def save_video(frames: Sequence, folder: str, basename: str, formats: Iterable[str] = ("GIF", "MP4"),
                fps: float = 8, params_text: Optional[str] = None,
-               settings: Optional[VideoSettings] = None) -> Dict[str, str]:
+               settings: Optional[VideoSettings] = None, overwrite: bool = True) -> Dict[str, str]:
     """Write `frames` in each of `formats` into `folder`; returns {format: path}.
 
     PNG frames go to `<folder>/<basename>-frames/<basename>-00000.png` ... and the returned path is that
     folder. `params_text` (the generation parameters) is embedded where the format has a place for it.
+
+    Each file (and the PNG frames folder) is written aside under a hidden `.<name>.part-<random>` name in
+    the same folder and renamed into place only when complete, so a file appears whole or not at all: an
+    error or an interrupt (KeyboardInterrupt) removes the partial copy and leaves any earlier file of the
+    same name as it was. With `overwrite=False` an existing file or folder of that name is never replaced:
+    AnimLongError. Raises AnimLongError for bad input and for anything that cannot be written.
     """
     settings = settings or VideoSettings()
     wanted = _normalise_formats(formats)
     size = _check_frames(frames)
     _require(fps > 0, f"FPS must be positive, got {fps}.")
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError as e:
-        raise _write_error("the output folder", folder, e) from e
+    check_output_folder(folder)
     writers = {"GIF": _write_gif, "MP4": _write_mp4, "WEBP": _write_webp}
     written = {}
     for fmt in wanted:
         if fmt == "PNG":
             path = os.path.join(folder, f"{basename}-frames")
             try:
-                _write_png_frames(frames, path, basename, params_text)
+                _publish_folder(path, lambda aside: _write_png_frames(frames, aside, basename, params_text),
+                                overwrite)
             except OSError as e:
                 raise _write_error("PNG frames", path, e) from e
         else:
             path = os.path.join(folder, basename + _EXTENSIONS[fmt])
             try:
-                writers[fmt](frames, size, path, fps, params_text, settings)
+                _publish_file(path, lambda aside, w=writers[fmt]: w(frames, size, aside, fps, params_text, settings),
+                              overwrite)
             except (OSError, RuntimeError) as e:  # RuntimeError: ffmpeg exited with an error
-                _remove_quietly(path)
                 raise _write_error(fmt, path, e) from e
         written[fmt] = path
     return written
+
+
+def check_output_folder(folder: str) -> None:
+    """Create `folder` if needed and prove it takes a new file (created and removed at once); raises
+    AnimLongError naming the folder and the system's reason otherwise. Cheap: call it before long work."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        probe = _reserve(os.path.join(folder, "write-test"))
+        os.remove(probe)
+    except OSError as e:
+        raise _write_error("the output folder", folder, e) from e
 
 
 def encode_base64(path: str) -> str:
@@ -159,6 +177,72 @@ def _remove_quietly(path: str):
         os.remove(path)
     except OSError:
         pass
+
+
+def _aside(path: str) -> str:
+    """A hidden name next to `path`, same extension (ffmpeg picks its container from it)."""
+    folder, name = os.path.split(path)
+    stem, extension = os.path.splitext(name)
+    return os.path.join(folder, f".{stem}.part-{secrets.token_hex(4)}{extension}")
+
+
+def _reserve(path: str) -> str:
+    """Create an empty hidden file next to `path` (exclusively, so no other writer shares it); its name."""
+    while True:
+        aside = _aside(path)
+        try:
+            with open(aside, "xb"):
+                return aside
+        except FileExistsError:
+            continue
+
+
+def _publish_file(path: str, write, overwrite: bool) -> None:
+    """write(aside) into a reserved hidden file, then rename it to `path`; on any failure or interrupt the
+    hidden file is removed and `path` is untouched."""
+    if not overwrite and os.path.lexists(path):
+        raise FileExistsError(errno.EEXIST, "a file of that name already exists", path)
+    aside = _reserve(path)
+    try:
+        write(aside)
+        if overwrite:
+            os.replace(aside, path)
+        else:
+            os.link(aside, path)   # fails if `path` appeared meanwhile: never replaces a file
+            os.remove(aside)
+    except BaseException:
+        _remove_quietly(aside)
+        raise
+
+
+def _publish_folder(path: str, write, overwrite: bool) -> None:
+    """write(aside) into a new hidden folder, then put it in place of `path`. An earlier folder of that name
+    is moved aside first and removed only once the new one is in place (restored if that fails)."""
+    if os.path.lexists(path) and not overwrite:
+        raise FileExistsError(errno.EEXIST, "a folder of that name already exists", path)
+    aside = _aside(path)
+    os.mkdir(aside)
+    old = None
+    try:
+        write(aside)
+        if os.path.lexists(path):
+            old = _aside(path)
+            os.rename(path, old)
+        try:
+            os.rename(aside, path)
+        except BaseException:
+            if old is not None:
+                os.rename(old, path)
+                old = None
+            raise
+    except BaseException:
+        shutil.rmtree(aside, ignore_errors=True)
+        raise
+    if old is not None:
+        if os.path.isdir(old):
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            _remove_quietly(old)
 
 
 # ---- GIF ------------------------------------------------------------------------------------------------
@@ -328,7 +412,7 @@ def _write_webp(frames, size, path, fps, params_text, settings: VideoSettings):
 # ---- PNG frames -----------------------------------------------------------------------------------------
 
 def _write_png_frames(frames, folder, basename, params_text):
-    os.makedirs(folder, exist_ok=True)
+    """Numbered PNG files into `folder` (which exists)."""
     info = None
     if params_text:
         info = PngImagePlugin.PngInfo()
