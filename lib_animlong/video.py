@@ -64,11 +64,12 @@ def save_video(frames: Sequence, folder: str, basename: str, formats: Iterable[s
     PNG frames go to `<folder>/<basename>-frames/<basename>-00000.png` ... and the returned path is that
     folder. `params_text` (the generation parameters) is embedded where the format has a place for it.
 
-    Each file (and the PNG frames folder) is written aside under a hidden `.<name>.part-<random>` name in
-    the same folder and renamed into place only when complete, so a file appears whole or not at all: an
-    error or an interrupt (KeyboardInterrupt) removes the partial copy and leaves any earlier file of the
-    same name as it was. With `overwrite=False` an existing file or folder of that name is never replaced:
-    AnimLongError. Raises AnimLongError for bad input and for anything that cannot be written.
+    Every format is first written aside, under a hidden `.<name>.part-<random>` name in the same folder;
+    only when all are complete are they renamed into place. So files appear whole or not at all, and an
+    error or an interrupt (KeyboardInterrupt) while writing removes the partial copies and leaves every
+    earlier file of the same names as it was (no mix of new and old formats). With `overwrite=False` an
+    existing file or folder of one of the names is never replaced: AnimLongError, before anything is
+    written. Raises AnimLongError for bad input and for anything that cannot be written.
     """
     settings = settings or VideoSettings()
     wanted = _normalise_formats(formats)
@@ -76,24 +77,36 @@ def save_video(frames: Sequence, folder: str, basename: str, formats: Iterable[s
     _require(fps > 0, f"FPS must be positive, got {fps}.")
     check_output_folder(folder)
     writers = {"GIF": _write_gif, "MP4": _write_mp4, "WEBP": _write_webp}
-    written = {}
-    for fmt in wanted:
-        if fmt == "PNG":
-            path = os.path.join(folder, f"{basename}-frames")
+    targets = {fmt: os.path.join(folder, f"{basename}-frames" if fmt == "PNG" else basename + _EXTENSIONS[fmt])
+               for fmt in wanted}
+    if not overwrite:
+        for fmt, path in targets.items():
+            if os.path.lexists(path):
+                raise _write_error(fmt if fmt != "PNG" else "PNG frames", path,
+                                   FileExistsError(errno.EEXIST, "a file or folder of that name already exists"))
+    asides: Dict[str, str] = {}
+    try:
+        for fmt, path in targets.items():
             try:
-                _publish_folder(path, lambda aside: _write_png_frames(frames, aside, basename, params_text),
-                                overwrite)
-            except OSError as e:
-                raise _write_error("PNG frames", path, e) from e
-        else:
-            path = os.path.join(folder, basename + _EXTENSIONS[fmt])
-            try:
-                _publish_file(path, lambda aside, w=writers[fmt]: w(frames, size, aside, fps, params_text, settings),
-                              overwrite)
+                if fmt == "PNG":
+                    asides[fmt] = _aside(path)
+                    os.mkdir(asides[fmt])
+                    _write_png_frames(frames, asides[fmt], basename, params_text)
+                else:
+                    asides[fmt] = _reserve(path)
+                    writers[fmt](frames, size, asides[fmt], fps, params_text, settings)
             except (OSError, RuntimeError) as e:  # RuntimeError: ffmpeg exited with an error
-                raise _write_error(fmt, path, e) from e
-        written[fmt] = path
-    return written
+                raise _write_error(fmt if fmt != "PNG" else "PNG frames", path, e) from e
+        for fmt in list(asides):
+            try:
+                _publish(asides[fmt], targets[fmt], overwrite)
+            except OSError as e:
+                raise _write_error(fmt if fmt != "PNG" else "PNG frames", targets[fmt], e) from e
+            del asides[fmt]
+    finally:
+        for aside in asides.values():
+            _discard(aside)
+    return targets
 
 
 def check_output_folder(folder: str) -> None:
@@ -197,52 +210,39 @@ def _reserve(path: str) -> str:
             continue
 
 
-def _publish_file(path: str, write, overwrite: bool) -> None:
-    """write(aside) into a reserved hidden file, then rename it to `path`; on any failure or interrupt the
-    hidden file is removed and `path` is untouched."""
-    if not overwrite and os.path.lexists(path):
-        raise FileExistsError(errno.EEXIST, "a file of that name already exists", path)
-    aside = _reserve(path)
-    try:
-        write(aside)
+def _discard(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        _remove_quietly(path)
+
+
+def _publish(aside: str, path: str, overwrite: bool) -> None:
+    """Rename the finished `aside` (a file or a folder) to `path`. A file replaces an earlier one in one
+    step (os.replace); with overwrite=False it is linked in, which fails rather than replace a file that
+    appeared meanwhile. An earlier folder is moved aside first and removed only once the new one is in
+    place (moved back if that fails)."""
+    if not os.path.isdir(aside):
         if overwrite:
             os.replace(aside, path)
         else:
-            os.link(aside, path)   # fails if `path` appeared meanwhile: never replaces a file
+            os.link(aside, path)
             os.remove(aside)
-    except BaseException:
-        _remove_quietly(aside)
-        raise
-
-
-def _publish_folder(path: str, write, overwrite: bool) -> None:
-    """write(aside) into a new hidden folder, then put it in place of `path`. An earlier folder of that name
-    is moved aside first and removed only once the new one is in place (restored if that fails)."""
-    if os.path.lexists(path) and not overwrite:
-        raise FileExistsError(errno.EEXIST, "a folder of that name already exists", path)
-    aside = _aside(path)
-    os.mkdir(aside)
+        return
     old = None
+    if os.path.lexists(path):
+        if not overwrite:
+            raise FileExistsError(errno.EEXIST, "a folder of that name already exists", path)
+        old = _aside(path)
+        os.rename(path, old)
     try:
-        write(aside)
-        if os.path.lexists(path):
-            old = _aside(path)
-            os.rename(path, old)
-        try:
-            os.rename(aside, path)
-        except BaseException:
-            if old is not None:
-                os.rename(old, path)
-                old = None
-            raise
+        os.rename(aside, path)
     except BaseException:
-        shutil.rmtree(aside, ignore_errors=True)
+        if old is not None:
+            os.rename(old, path)
         raise
     if old is not None:
-        if os.path.isdir(old):
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            _remove_quietly(old)
+        _discard(old)
 
 
 # ---- GIF ------------------------------------------------------------------------------------------------

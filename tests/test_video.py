@@ -352,3 +352,17 @@ def test_the_output_folder_check_creates_the_folder_and_leaves_it_empty(tmp_path
     blocker.write_text("")
     with pytest.raises(AnimLongError, match="writable"):
         check_output_folder(str(blocker / "out"))
+
+
+def test_a_failed_format_publishes_none_of_the_others(tmp_path, monkeypatch):
+    from lib_animlong import video
+    save_video(moving_square(4), str(tmp_path), "clip", formats=["GIF", "MP4", "PNG"])
+    before = tree(tmp_path)
+
+    def failing(*args):
+        raise RuntimeError("ffmpeg failed (disk full)")
+
+    monkeypatch.setattr(video, "_write_mp4", failing)       # GIF written first, then MP4 fails
+    with pytest.raises(AnimLongError, match="disk full"):
+        save_video(moving_square(6), str(tmp_path), "clip", formats=["GIF", "MP4", "PNG"])
+    assert tree(tmp_path) == before
