@@ -269,9 +269,11 @@ class ThreadGovernor:
 
     Why: torch's OpenMP threads wait for each other at the end of every operation; when another program
     holds a core, the thread that lost it stalls the rest, and two threads on a 2-core machine next to one
-    busy program ran ~5x slower than one thread (bench_render.py measures this). Every `interval` seconds
-    the governor reads the machine's busy CPU time (Linux /proc/stat) less this process's own, and sets
-    threads = the cores left free by the others, rounded, at least 1, at most `cores`.
+    busy program ran ~5x slower than one thread, and 10-50x slower under heavy load (bench_render.py
+    measures this). It starts at one thread (a wrong guess there costs at most the idle cores, a wrong
+    guess the other way the collapse) and every `interval` seconds reads the machine's busy CPU time (Linux
+    /proc/stat) less this process's own: threads = the cores left free by the others, rounded, at least 1,
+    at most `cores`.
 
     `read` returns (busy seconds of all CPUs, seconds used by this process) and may be replaced (tests).
     """
@@ -282,9 +284,10 @@ class ThreadGovernor:
         self.cores, self.read, self.clock, self.interval = cores, read or _cpu_seconds, clock, interval
         self.set_threads = set_threads
         self.previous_threads = torch.get_num_threads()
-        self.threads = cores
-        self.last = None
-        self.set_threads(cores)
+        self.threads = 1
+        self.set_threads(1)
+        busy, own = self.read()
+        self.last = (self.clock(), busy, own)
 
     @classmethod
     def for_settings(cls, settings: RenderSettings) -> Optional["ThreadGovernor"]:
@@ -301,17 +304,15 @@ class ThreadGovernor:
 
     def update(self) -> int:
         now = self.clock()
-        if self.last is not None and now - self.last[0] < self.interval:
+        elapsed = now - self.last[0]
+        if elapsed < self.interval:
             return self.threads
         busy, own = self.read()
-        if self.last is not None:
-            elapsed = now - self.last[0]
-            others = max(0.0, (busy - self.last[1]) - (own - self.last[2])) / elapsed
-            free = self.cores - others
-            threads = int(min(self.cores, max(1, round(free))))
-            if threads != self.threads:
-                self.threads = threads
-                self.set_threads(threads)
+        others = max(0.0, (busy - self.last[1]) - (own - self.last[2])) / elapsed
+        threads = int(min(self.cores, max(1, round(self.cores - others))))
+        if threads != self.threads:
+            self.threads = threads
+            self.set_threads(threads)
         self.last = (now, busy, own)
         return self.threads
 

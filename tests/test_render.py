@@ -251,7 +251,7 @@ def test_the_thread_governor_leaves_the_cores_other_programs_use():
     now, busy, own, chosen = [0.0], [0.0], [0.0], []
     governor = ThreadGovernor(2, read=lambda: (busy[0], own[0]), clock=lambda: now[0], interval=1.0,
                               set_threads=chosen.append)
-    assert governor.update() == 2 and chosen == [2]
+    assert governor.update() == 1 and chosen == [1]   # starts safe, before it has measured anything
 
     def second(ours, others):
         now[0] += 1.0
@@ -266,4 +266,37 @@ def test_the_thread_governor_leaves_the_cores_other_programs_use():
     busy[0] += 0.0
     assert governor.update() == 1             # within the interval: not re-read
     assert second(1.0, 0.1) == 2              # the other program stopped
-    assert chosen == [2, 1, 2]
+    assert chosen == [1, 2, 1, 2]
+
+
+@pytest.mark.parametrize("bench", ["bench_load", "bench_perf"])
+def test_benchmarks_write_to_out_unless_told_to_update(bench, tmp_path, monkeypatch):
+    import importlib
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.syspath_prepend(str(root / "benchmarks"))
+    module = importlib.import_module(bench)
+    results = sys.modules["results"]
+    tracked = tmp_path / "RESULTS.md"
+    tracked.write_text("# Benchmark results\n\n## Performance\n\nOLD-FIGURES\n\n## Motion-module loading\n\nOLD-FIGURES\n")
+    monkeypatch.setattr(results, "PATH", str(tracked))
+    monkeypatch.setattr(module, "OUT", str(tmp_path / "out" / "RESULTS.md"))
+    if bench == "bench_load":        # the measuring itself is not what this test is about
+        monkeypatch.setattr(module, "write_files", lambda folder: {"safetensors": __file__, "ckpt": __file__})
+        monkeypatch.setattr(module, "run_case", lambda path, cached: dict(
+            first_s=1.0, rss_before_mib=1, rss_after_mib=2, rss_touched_mib=3, peak_mib=4))
+        run, section = (lambda *flags: module.main(update="--update" in flags)), "## Motion-module loading"
+    else:
+        for name in ("cost_table", "engine_overhead"):
+            monkeypatch.setattr(module, name, lambda *a, **k: "| figures |")
+        monkeypatch.setattr(module, "wall_time", lambda repeats: "| figures |")
+        monkeypatch.setattr(module, "memory_table", lambda *a, **k: "| figures |")
+        run, section = (lambda *flags: module.main(["--quick", *flags])), "## Performance"
+    run()
+    assert tracked.read_text().count("OLD-FIGURES") == 2                 # the tracked file is untouched
+    written = (tmp_path / "out" / "RESULTS.md").read_text()
+    assert section in written and "OLD-FIGURES" not in written
+    run("--update")
+    text = tracked.read_text()
+    assert text.count("OLD-FIGURES") == 1 and section + "\n\nOLD-FIGURES" not in text   # only its own section replaced
