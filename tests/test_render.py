@@ -300,3 +300,14 @@ def test_benchmarks_write_to_out_unless_told_to_update(bench, tmp_path, monkeypa
     run("--update")
     text = tracked.read_text()
     assert text.count("OLD-FIGURES") == 1 and section + "\n\nOLD-FIGURES" not in text   # only its own section replaced
+
+
+def test_the_cli_defaults_are_the_renderers():
+    from lib_animlong import render
+    parser = argparse.ArgumentParser()
+    render_cli.add_arguments(parser)
+    args = parser.parse_args([])
+    assert (args.sampler, args.steps) == (render.DEFAULT_SAMPLER, render.DEFAULT_STEPS)
+    assert render_cli.SAMPLER_CHOICES == tuple(render.SAMPLERS)
+    settings = render.RenderSettings()
+    assert (settings.sampler, settings.steps) == (args.sampler, args.steps)

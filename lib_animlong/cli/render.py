@@ -19,7 +19,7 @@ from ..options import OUTPUT_FORMATS, AnimationOptions, option_fields
 RENDER_DEFAULTS = dict(frames=256)   # the renderer's main job: a 256-frame shot
 IMG2IMG_ONLY = ("first_frame_strength", "last_frame_strength")   # no init image headless: no flag
 SAMPLER_CHOICES = ("euler", "euler_ancestral", "dpmpp_2m")        # = render.SAMPLERS (not imported: torch)
-DEFAULT_SAMPLER, DEFAULT_STEPS = "dpmpp_2m", 12                   # = render.DEFAULT_SAMPLER / DEFAULT_STEPS
+DEFAULT_SAMPLER, DEFAULT_STEPS = "euler", 20                       # = render.DEFAULT_SAMPLER / DEFAULT_STEPS
 
 SD15_MISSING = (
     "Rendering a Stable Diffusion 1.5 checkpoint headless is not available in this build: besides the UNet "
