@@ -26,8 +26,8 @@ from .options import OUTPUT_FORMATS, AnimationOptions
 SAMPLERS = {"euler": "sample_euler", "euler_ancestral": "sample_euler_ancestral", "dpmpp_2m": "sample_dpmpp_2m"}
 ANCESTRAL_SAMPLERS = ("euler_ancestral",)   # samplers that add fresh noise at every step
 # Euler, 20 steps: against 12 Euler / 12 DPM++ 2M Karras steps at 256 frames (benchmarks/quality.py's figures,
-# RESULTS.md "Render speed"), fewer steps slow the sprite (median 0.59 -> 0.43 / 0.27 px/frame), raise the
-# seam (2.3 -> 2.7 / 3.7) and the spike: the saved evaluations would cost quality.
+# RESULTS.md "Render speed"), fewer steps slow the sprite (median 0.59 -> 0.43 / 0.32 px/frame), raise the
+# seam (2.3 -> 2.7 / 3.2) and the spike (13 -> 17 / 23): the saved evaluations would cost quality.
 DEFAULT_SAMPLER = "euler"
 DEFAULT_STEPS = 20
 
