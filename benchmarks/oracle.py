@@ -85,10 +85,11 @@ def evaluate(rows: Sequence[Tuple[str, dict]], n: int, loop: bool, ancestral: bo
 
 def markdown(title: str, table: List[Tuple[str, Figures]]) -> str:
     lines = [f"### {title}", "",
-             "| schedule | seam | coherence | cov error | loop seam | cost |", "| --- | --- | --- | --- | --- | --- |"]
+             "| schedule | seam | coherence | variance | cov error | loop seam | cost |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
     for label, f in table:
-        lines.append(f"| {label} | {f.seam:.3f} | {f.coherence:.3f} | {f.cov_error:.3f} | {f.loop_seam:.2f} "
-                     f"| {f.cost:.3f} |")
+        lines.append(f"| {label} | {f.seam:.3f} | {f.coherence:.3f} | {f.variance:.3f} | {f.cov_error:.3f} "
+                     f"| {f.loop_seam:.2f} | {f.cost:.3f} |")
     return "\n".join(lines) + "\n"
 
 

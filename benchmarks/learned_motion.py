@@ -1,0 +1,161 @@
+"""Learned motion against a full-window reference: the shipped sprite model (models/, positional table 32)
+renders N = 32 frames once with one window over all 32 frames (the learned-motion "limit", the oracle's
+full denoiser) and again with every schedule at a shorter context length, from the same per-frame noise.
+
+    .venv/bin/python benchmarks/learned_motion.py [--contexts 8,16] [--steps 8] [--prompts 2] [--rows 0,3]
+    .venv/bin/python benchmarks/learned_motion.py --engine /work/main --label "old default (main)"
+
+Every render is cached in out/learned_motion.json (a stopped run resumes; `--engine` runs the schedules of
+another checkout, e.g. main before a change, under `--label`). The table goes to RESULTS.md only with
+`--update`; otherwise it is printed.
+
+Figures (benchmarks/quality.py, `video_figures` and `figures`), each the mean over prompts and seeds:
+- to full, px: mean distance between the sprite's centroid and the full-window render's, frame by frame
+  (same noise, so a schedule that did what the full window does scores 0).
+- to full, pixels: mean absolute pixel difference (0-255) from the full-window render.
+- speed, accel: the tracker's median px/frame and acceleration outliers per 100 frames.
+- flicker: mean absolute difference of neighbouring frames (0-255).
+- dynamic: dynamic degree, the mean Farneback optical-flow magnitude (px/frame, OpenCV).
+- warp: warping error, mean absolute difference between a frame and its predecessor warped by the flow.
+- period L, period comb: the power of the frame-difference energy's spectrum at the window period (the
+  context length) and at the comb spacing (ceil(N / L)), over the median power of the spectrum (1: no
+  period; the full window has no windows, so its figures say what chance gives at these N).
+"""
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = ROOT / "out" / "learned_motion.json"
+SECTION = "Learned motion against a full-window reference"
+
+
+def rows(context: int):
+    """(label, option changes) of every schedule measured, at one context length."""
+    overlap = max(1, context // 4)
+    return [
+        ("anchored-shift (default before this change)", dict(schedule="anchored-shift")),
+        ("anchored-shift, no global steps", dict(schedule="anchored-shift", global_steps=0.0)),
+        ("anchored-shift, previous only, no global steps", dict(schedule="anchored-shift", global_steps=0.0,
+                                                                references="previous")),
+        (f"overlap {overlap}, pyramid", dict(schedule="overlap", overlap=overlap, references="none")),
+        (f"overlap {overlap}, pyramid + previous", dict(schedule="overlap", overlap=overlap,
+                                                        references="previous")),
+        (f"uniform {overlap}, van der Corput, pyramid", dict(schedule="uniform", overlap=overlap,
+                                                             references="none")),
+        (f"uniform {overlap}, van der Corput, last wins (peer)", dict(schedule="uniform", overlap=overlap,
+                                                                      fuse_weights="last", references="none")),
+        ("shifted, golden", dict(schedule="shifted", phase_law="golden", references="none")),
+        ("shifted, golden + previous", dict(schedule="shifted", phase_law="golden", references="previous")),
+        ("dilated 1/2/4", dict(schedule="dilated", references="none")),
+        ("freenoise, stride 4, pyramid", dict(schedule="freenoise", references="none")),
+        (f"uniform {overlap}, van der Corput, pyramid + previous", dict(schedule="uniform", overlap=overlap,
+                                                                        references="previous")),
+    ]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--contexts", default="8")
+    parser.add_argument("--prompts", type=int, default=2)
+    parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--rows", default="", help="comma-separated row numbers (default: all)")
+    parser.add_argument("--engine", type=Path, default=ROOT, help="checkout whose lib_animlong renders")
+    parser.add_argument("--label", default="", help="with --engine: the label of its default schedule's row")
+    parser.add_argument("--update", action="store_true", help="write the table into RESULTS.md")
+    parser.add_argument("--table-only", action="store_true", help="print the table from the cache")
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(args.engine))
+    sys.path.insert(1, str(ROOT / "benchmarks"))
+    import quality
+    import torch
+    torch.set_num_threads(1)
+    done = json.loads(CACHE.read_text()) if CACHE.exists() else {}
+    contexts = [int(c) for c in args.contexts.split(",")]
+    jobs = [("full window (reference)", args.frames, {})]
+    for context in contexts:
+        if args.label:
+            jobs.append((args.label, context, {}))
+        else:
+            chosen = rows(context)
+            wanted = [chosen[int(i)] for i in args.rows.split(",") if i] or chosen
+            jobs += [(label, context, changes) for label, changes in wanted]
+    if not args.table_only:
+        import ldm.modules.attention
+        ldm.modules.attention.XFORMERS_IS_AVAILBLE = False
+        with tempfile.TemporaryDirectory() as scratch:
+            for label, context, changes in jobs:
+                for prompt in quality.PROMPTS[:args.prompts]:
+                    for seed in range(args.seeds):
+                        key = f"{label} | context {context} | {prompt} | seed {seed} | {args.steps} steps"
+                        if key in done:
+                            continue
+                        started = time.time()
+                        frames = quality.render_frames(args.frames, context, changes, prompt, seed, args.steps,
+                                                       Path(scratch))
+                        done[key] = dict(label=label, context=context, prompt=prompt, seed=seed,
+                                         seconds=time.time() - started, frames=frames.tolist())
+                        CACHE.parent.mkdir(parents=True, exist_ok=True)
+                        CACHE.write_text(json.dumps(done))
+                        print(f"{key}: {done[key]['seconds']:.0f} s", flush=True)
+    table = markdown(done, args, quality)
+    print(table)
+    if args.update:
+        import results
+        results.write_section(SECTION, table)
+
+
+def summarise(done, args, quality):
+    """label, context -> mean figures over prompts and seeds, with the distance to the full window."""
+    full = {(v["prompt"], v["seed"]): np.asarray(v["frames"], dtype=np.uint8) for k, v in done.items()
+            if v["label"] == "full window (reference)" and k.endswith(f"| {args.steps} steps")}
+    grouped = {}
+    for key, v in done.items():
+        if not key.endswith(f"| {args.steps} steps") or (v["prompt"], v["seed"]) not in full or \
+                v["prompt"] not in quality.PROMPTS[:args.prompts] or v["seed"] >= args.seeds:
+            continue
+        frames = np.asarray(v["frames"], dtype=np.uint8)
+        reference = full[(v["prompt"], v["seed"])]
+        colour = v["prompt"].split()[0]
+        f = quality.figures(frames, colour)
+        f.update(quality.video_figures(frames, window=v["context"] if v["context"] < len(frames) else 8,
+                                       comb=-(-len(frames) // min(v["context"], len(frames)))))
+        mine, theirs = quality.track(frames, colour)[0], quality.track(reference, colour)[0]
+        f["to_full_px"] = float(np.nanmean(np.linalg.norm(mine - theirs, axis=1)))
+        f["to_full_pixels"] = float(np.abs(frames.astype(float) - reference.astype(float)).mean())
+        f["seconds"] = v["seconds"]
+        grouped.setdefault((v["label"], v["context"]), []).append(f)
+    return {k: {name: float(np.nanmean([r[name] for r in rs])) for name in rs[0]} for k, rs in grouped.items()}
+
+
+COLUMNS = [("to_full_px", "to full, px", "{:.2f}"), ("to_full_pixels", "to full, pixels", "{:.1f}"),
+           ("speed", "speed px/frame", "{:.2f}"), ("accel", "accel /100", "{:.1f}"),
+           ("flicker", "flicker", "{:.2f}"), ("dynamic", "dynamic px/frame", "{:.2f}"),
+           ("warp", "warp error", "{:.2f}"), ("period_window", "period L", "{:.1f}"),
+           ("period_comb", "period comb", "{:.1f}"), ("seconds", "s / render", "{:.0f}")]
+
+
+def markdown(done, args, quality) -> str:
+    figures = summarise(done, args, quality)
+    header = "| schedule | context | " + " | ".join(title for _, title, _ in COLUMNS) + " |"
+    lines = [header, "|" + " --- |" * (len(COLUMNS) + 2)]
+    ordered = sorted(figures.items(), key=lambda kv: (kv[0][1] != args.frames, kv[0][1], kv[1]["to_full_px"]))
+    for (label, context), f in ordered:
+        cells = " | ".join(fmt.format(f[name]) for name, _, fmt in COLUMNS)
+        lines.append(f"| {label} | {context} | {cells} |")
+    return "\n".join(lines) + (
+        f"\n\nN = {args.frames}, {args.steps} Euler steps (Karras), CFG 3, seeds 0..{args.seeds - 1}, prompts "
+        f"{', '.join(repr(p) for p in quality.PROMPTS[:args.prompts])}, the shipped sprite model on the CPU; "
+        "figures are means over the renders. `benchmarks/learned_motion.py` (see its docstring for each "
+        "column; rows sorted by distance to the full window).")
+
+
+if __name__ == "__main__":
+    main()
