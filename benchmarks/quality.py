@@ -45,13 +45,19 @@ EDGE = 16                 # frames compared for drift at each end
 SECTION = "Quality on learned motion"
 GIF_SCALE = 2
 GIF_FRAMES = 128          # keeps each README GIF near 300 KB
-ROWS = [("**default** (anchored-shift)", {})] + PEERS + [
+ANCHORED = dict(schedule="anchored-shift", references="previous+anchors", global_steps=0.53,
+                phase_law="van-der-corput")    # the default before issue 11 (strobes on learned motion)
+ROWS = [(f"**default** ({AnimationOptions().schedule})", {}),
+        ("anchored-shift (the default before)", ANCHORED)] + PEERS + [
     ("independent 16-frame chunks", dict(schedule="overlap", overlap=0, references="none")),
     ("shifted, golden", dict(schedule="shifted", phase_law="golden", references="none")),
-    ("keyframes first, clean pins (two passes, anchored-shift)", dict(keyframes_first=True, pin_mode="clean")),
-    ("keyframes first, noised pins (two passes, anchored-shift)", dict(keyframes_first=True, pin_mode="noised")),
+    ("keyframes first, clean pins (two passes, anchored-shift)", dict(ANCHORED, keyframes_first=True,
+                                                                      pin_mode="clean")),
+    ("keyframes first, noised pins (two passes, anchored-shift)", dict(ANCHORED, keyframes_first=True,
+                                                                       pin_mode="noised")),
 ]
-GIF_ROWS = {"**default** (anchored-shift)": "sprites-default", "peer: overlap 4, pyramid": "sprites-overlap"}
+GIF_ROWS = {ROWS[0][0]: "sprites-default", "anchored-shift (the default before)": "sprites-anchored-shift",
+            "peer: overlap 4, pyramid": "sprites-overlap"}
 READING = """How to read it. seam: the largest sprite jump across a window edge of the last step's plan over the
 median jump elsewhere (the training data has no edges; its own largest-over-median jump is the spike
 column, 1.4). speed: median jump in px/frame (the data glides at 1.1). accel: frames per 100 whose
@@ -245,6 +251,8 @@ def main(argv=None):
                         help="figures of finished rows, kept across runs (a stopped run resumes)")
     parser.add_argument("--sheets", type=Path, default=ROOT / "out",
                         help="where the contact sheets (PNG, every 8th frame) of the GIF rows go")
+    parser.add_argument("--gifs-only", action="store_true",
+                        help="render only the GIF rows (first prompt, seed 0) and save their GIFs; no table")
     parser.add_argument("--update", action="store_true",
                         help="write the table into RESULTS.md and the GIFs into benchmarks/gifs/")
     args = parser.parse_args(argv)
@@ -253,10 +261,21 @@ def main(argv=None):
     ldm.modules.attention.XFORMERS_IS_AVAILBLE = False
 
     wanted = [ROWS[int(i)] for i in args.rows.split(",") if i] or ROWS
-    done = json.loads(args.json.read_text()) if args.json.exists() else {}
-    done["training data (reference)"] = data_reference(args.frames)
     gifs = ROOT / "benchmarks" / "gifs" if args.update else ROOT / "out" / "gifs"
     gifs.mkdir(parents=True, exist_ok=True)
+    if args.gifs_only:
+        with tempfile.TemporaryDirectory() as scratch:
+            for label, changes in wanted:
+                if label in GIF_ROWS:
+                    frames = render_frames(args.frames, 16, changes, PROMPTS[0], 0, args.steps, Path(scratch),
+                                           args.device)
+                    save_gif(frames, gifs, GIF_ROWS[label], AnimationOptions().fps)
+                    print(label, figures(frames, PROMPTS[0].split()[0], boundary_pairs(
+                        AnimationOptions(frames=args.frames).replace(**changes), args.steps)),
+                          video_figures(frames, 16, -(-args.frames // 16)), flush=True)
+        return
+    done = json.loads(args.json.read_text()) if args.json.exists() else {}
+    done["training data (reference)"] = data_reference(args.frames)
     args.sheets.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
         for label, changes in wanted:

@@ -11,8 +11,13 @@ STEPS = 30
 FRAME_COUNTS = (1, 3, 15, 16, 17, 40, 64, 100)
 
 
+# The schedule most tests here look at, named explicitly: whatever options.py's default is.
+ANCHORED = dict(schedule="anchored-shift", references="previous+anchors", global_steps=0.53,
+                phase_law="van-der-corput")
+
+
 def options(**changes):
-    return AnimationOptions().replace(**changes)
+    return AnimationOptions().replace(**{**ANCHORED, **changes})
 
 
 def bare(**changes):
@@ -256,7 +261,7 @@ def test_anchored_shift_spans_the_video_in_the_noisiest_steps_then_goes_local():
 def test_default_schedule_is_fitted_to_a_v1_positional_table():
     from lib_animlong.context import fit_to_positional_table
 
-    options = AnimationOptions(frames=96, context_length=16)
+    options = AnimationOptions(frames=96, context_length=16).replace(**ANCHORED)
     fitted = fit_to_positional_table(options, 24)
     assert fitted.reference_budget == 8
     for step in range(20):
