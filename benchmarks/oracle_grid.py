@@ -62,7 +62,6 @@ def schedules(context: int):
         ("shifted, golden + previous", dict(schedule="shifted", phase_law="golden", references="previous")),
         ("freenoise, stride 4, pyramid", dict(schedule="freenoise", references="none")),
         ("dilated 1/2/4", dict(schedule="dilated", references="none")),
-        ("default (options.py now)", dict()),
     ]
 
 
@@ -79,9 +78,10 @@ def main(argv=None) -> int:
     parser.add_argument("--settings", default="", help="comma-separated setting numbers (default: all)")
     parser.add_argument("--update", action="store_true", help="write the table into RESULTS.md")
     parser.add_argument("--fresh", action="store_true", help="ignore the cache")
+    parser.add_argument("--table-only", action="store_true", help="only the table of what the cache holds")
     args = parser.parse_args(argv)
     done = {} if args.fresh or not CACHE.exists() else json.loads(CACHE.read_text())
-    chosen = [SETTINGS[int(i)] for i in args.settings.split(",") if i] or SETTINGS
+    chosen = [] if args.table_only else [SETTINGS[int(i)] for i in args.settings.split(",") if i] or SETTINGS
     started = time.time()
     for setting in chosen:
         n, context, steps, sampler, world = setting
@@ -124,7 +124,8 @@ def markdown(done, videos) -> str:
     return "\n".join(lines) + (
         f"\n\n{videos} videos x {CHANNELS} channels per setting, seed 0, Karras sigmas (14.6 to 0.03, rho 7); "
         "every figure relative to the full-sequence denoiser with the same sampler, steps and noise; "
-        "variance: mean marginal variance over the full denoiser's (1 = as sharp). "
+        "variance: mean marginal variance over the full denoiser's (1 = as sharp). The default schedule "
+        "(uniform, overlap 4, pyramid, no references) is the uniform row at L 16. "
         "`.venv/bin/python benchmarks/oracle_grid.py` (one core).")
 
 
