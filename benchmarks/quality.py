@@ -94,10 +94,11 @@ the seam is 3.1, on par with the default, because the learned module smooths the
 their neighbours instead of reproducing them exactly, at two passes' cost and a slower sprite (0.69
 px/frame). The single-pass default stays the recommended schedule.
 
-First 128 of 256 frames, 2x: the default (one sprite on one path) and the overlap-4 pyramid peer
-(the sprite jumps at window edges).
+First 128 frames, 2x: the default, anchored-shift (the default before issue 11) and the overlap-4
+pyramid peer.
 
-![default schedule](gifs/sprites-default.gif) ![overlap 4, pyramid](gifs/sprites-overlap.gif)"""
+![default schedule](gifs/sprites-default.gif) ![anchored-shift](gifs/sprites-anchored-shift.gif)
+![overlap 4, pyramid](gifs/sprites-overlap.gif)"""
 
 
 def track(frames: np.ndarray, colour: str):
