@@ -98,6 +98,17 @@ def test_plan_properties_over_every_schedule_and_option():
         assert output == set(range(n)), describe(o, n, step)                           # (a)
 
 
+def test_plans_with_pinned_keyframes_keep_the_properties():
+    for n, loop, length in itertools.product((17, 64, 257), (False, True), (8, 16)):
+        o = options(frames=n, context_length=length, keyframes_first=True, pin_mode="clean", closed_loop=loop)
+        for step in (0, 15, 29):
+            computed = set()
+            for w in plan(step, STEPS, n, o):
+                assert len(set(w.frames) | set(w.references)) >= min(n, length), describe(o, n, step, w)
+                assert set(w.references) <= computed, describe(o, n, step, w)
+                computed.update(w.frames)
+
+
 def test_the_windows_the_issue_found_short_now_see_a_full_clip():
     for n in (17, 64):
         for w in plan(15, STEPS, n, options()):
