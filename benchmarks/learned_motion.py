@@ -58,6 +58,14 @@ The spectrum columns do not separate the schedules at N = 32: 31 frame differenc
 window reads 7.2 at period 8 by chance, anchored-shift 1.6-2.0 at its comb period 4); the period test
 needs the 256-frame renders of benchmarks/quality.py, which this CPU run could not afford.
 
+Second prompt ('yellow square on gray'), the rows it was run for, means over both prompts: full window
+speed 0.37 px/frame, accel 5.0, flicker 6.63, warp 5.72; uniform 0.95, 31.7, 8.35, 5.94; anchored-shift
+(main, before the plan fix) 6.43, 98.3, 17.55, 12.25: the same order. The showcase GIF of the new
+default (64 frames, context 16, 8 steps, `quality.py --gifs-only`): the sprite glides at 1.02 px/frame
+(the data: 1.1) with 11.3 acceleration outliers per 100 frames (anchored-shift's 256-frame H100 render:
+0.74 and 35.7), flicker 8.3, warping error 6.1, spectrum 2.2 at the window period 16 and 1.2 at the
+comb period 4; its largest jump at a window edge is 3.0x the median jump.
+
 Where it falls short. No schedule is within 10% of the full window: all move 2-3x faster than it and have
 1.3-10x its acceleration outliers; the path of every non-strobing schedule is 4.4-4.9 px from the full
 window's on a 32-px frame. One prompt and one seed per row at context 8 (the CPU budget); the second
