@@ -105,7 +105,8 @@ def _anchors(n: int, length: int, recipe: Recipe, at: float) -> List[int]:
     stride = recipe.anchor_stride
     if not stride:
         return []
-    count = min(n, -(-(-(-n // stride)) // length) * length)
+    windows = -(-(-(-n // stride)) // length)        # ceil(ceil(n / stride) / length) anchor windows
+    count = min(n, windows * length)
     shift = round(at * (n // count))
     return sorted({(f + shift) % n for f in layouts.spread(count, n)})
 
