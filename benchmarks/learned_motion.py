@@ -58,6 +58,12 @@ The spectrum columns do not separate the schedules at N = 32: 31 frame differenc
 window reads 7.2 at period 8 by chance, anchored-shift 1.6-2.0 at its comb period 4); the period test
 needs the 256-frame renders of benchmarks/quality.py, which this CPU run could not afford.
 
+At context 16 (the default context length; two windows on 32 frames; one prompt): uniform comes closer
+still (3.34 px from the full window's path, speed 0.87, no acceleration outlier, flicker 7.67, warping
+error 5.89 against the full window's 5.98), while anchored-shift strobes harder (8.0 px/frame, 100
+outliers per 100 frames, flicker 18.9, warp 14.7) with a peak of 36x the spectrum's median at the window
+period 16: the strobing the issue saw at 16-frame spacing.
+
 Second prompt ('yellow square on gray'), the rows it was run for, means over both prompts: full window
 speed 0.37 px/frame, accel 5.0, flicker 6.63, warp 5.72; uniform 0.95, 31.7, 8.35, 5.94; anchored-shift
 (main, before the plan fix) 6.43, 98.3, 17.55, 12.25: the same order. The showcase GIF of the new
@@ -68,9 +74,8 @@ comb period 4; its largest jump at a window edge is 3.0x the median jump.
 
 Where it falls short. No schedule is within 10% of the full window: all move 2-3x faster than it and have
 1.3-10x its acceleration outliers; the path of every non-strobing schedule is 4.4-4.9 px from the full
-window's on a 32-px frame. One prompt and one seed per row at context 8 (the CPU budget); the second
-prompt and context 16 were started for the leading rows and are in out/learned_motion.json if they
-finished. The oracle's goal (seam, variance, cov error) is not met by uniform either (see Oracle: broad
+window's on a 32-px frame. One prompt and one seed per row (the CPU budget): context 8 for every schedule,
+context 16 and the second prompt only for uniform and anchored-shift. The oracle's goal (seam, variance, cov error) is not met by uniform either (see Oracle: broad
 grid): the default now trades the oracle's seam and coherence for motion that is not strobing."""
 
 
