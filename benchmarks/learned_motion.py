@@ -75,7 +75,8 @@ comb period 4; its largest jump at a window edge is 3.0x the median jump.
 Where it falls short. No schedule is within 10% of the full window: all move 2-3x faster than it and have
 1.3-10x its acceleration outliers; the path of every non-strobing schedule is 4.4-4.9 px from the full
 window's on a 32-px frame. One prompt and one seed per row (the CPU budget): context 8 for every schedule,
-context 16 and the second prompt only for uniform and anchored-shift. The oracle's goal (seam, variance, cov error) is not met by uniform either (see Oracle: broad
+context 16 and the second prompt only for uniform and anchored-shift. The oracle's goal (seam,
+variance, cov error) is not met by uniform either (see Oracle: broad
 grid): the default now trades the oracle's seam and coherence for motion that is not strobing."""
 
 

@@ -75,7 +75,8 @@ def setting_name(setting) -> str:
 READING = """What it says. No schedule meets the goal anywhere on the grid. anchored-shift keeps the lowest seams
 (0.88-1.67) and the only coherence near 1 (0.73-1.05) at cost 1.03-1.12, but keeps 45-73% of the full
 denoiser's variance (cov error 0.30-0.61), and at context 8, 4 steps, DPM++ 2M and in the smoother and
-more strongly correlated worlds its seam is 1.23-1.67 (0.88-1.01 at 30-step Euler, context 16-32). The overlap, uniform, shifted and FreeNoise schedules keep 69-116% of the variance but lose the
+more strongly correlated worlds its seam is 1.23-1.67 (0.88-1.01 at 30-step Euler, context 16-32).
+The overlap, uniform, shifted and FreeNoise schedules keep 69-116% of the variance but lose the
 long-range correlation (coherence ~0) and have seams of 1.2-9 (cov error 0.48-0.91); dilated is the worst
 on every figure. Variance above 1 (uniform and FreeNoise in the a = 0.8 world) is where fusing windows
 that each invent their own shared component adds variance instead of averaging it away. The default is
