@@ -17,9 +17,12 @@ STEPS, SIGMA_MIN, SIGMA_MAX, RHO = 30, 0.03, 14.6, 7.0
 PlanForStep = Callable[[int], List[Window]]
 
 
-def sigmas() -> torch.Tensor:
+def sigmas(steps: int = STEPS) -> torch.Tensor:
     sampling, _ = kdiffusion.load()
-    return sampling.get_sigmas_karras(STEPS, SIGMA_MIN, SIGMA_MAX, rho=RHO).double()
+    return sampling.get_sigmas_karras(steps, SIGMA_MIN, SIGMA_MAX, rho=RHO).double()
+
+
+SAMPLERS = {"euler": "sample_euler", "euler_a": "sample_euler_ancestral", "dpmpp_2m": "sample_dpmpp_2m"}
 
 
 def initial_noise(n: int, videos: int, channels: int, seed: int) -> torch.Tensor:
@@ -36,21 +39,22 @@ def stepwise(model: PosteriorMeanModel, windowed: WindowedDenoiser):
 
 
 def run(plan_for_step: Optional[PlanForStep], n: int, loop: bool, noise: torch.Tensor,
-        ancestral: bool = False, seed: int = 0):
-    """Sample with the plan (None: the full-sequence denoiser). Returns (result, cost)."""
+        ancestral: bool = False, seed: int = 0, steps: int = STEPS, sampler: str = "",
+        world: Optional[dict] = None):
+    """Sample with the plan (None: the full-sequence denoiser). Returns (result, cost).
+
+    sampler: a SAMPLERS key (default: euler, or euler_a with `ancestral`); world: PosteriorMeanModel's."""
     sampling, _ = kdiffusion.load()
     slot = CallSlot()
-    model = PosteriorMeanModel(n, loop, slot)
-    schedule = sigmas()
+    model = PosteriorMeanModel(n, loop, slot, world=world)
+    schedule = sigmas(steps)
+    sampler = sampler or ("euler_a" if ancestral else "euler")
     denoiser = model if plan_for_step is None else stepwise(model, WindowedDenoiser(
         model, slot, AnimationOptions(frames=n), num_frames=n, sigmas=schedule,
         planner=lambda step, total_steps, num_frames, options: plan_for_step(step)))
-    if ancestral:
-        torch.manual_seed(seed)
-        result = sampling.sample_euler_ancestral(denoiser, noise.clone(), schedule, disable=True)
-    else:
-        result = sampling.sample_euler(denoiser, noise.clone(), schedule, disable=True)
-    cost = model.rows_pushed / (noise.shape[0] * STEPS)
+    torch.manual_seed(seed)
+    result = getattr(sampling, SAMPLERS[sampler])(denoiser, noise.clone(), schedule, disable=True)
+    cost = model.rows_pushed / (noise.shape[0] * steps)
     return result, cost
 
 

@@ -19,16 +19,21 @@ JITTER = 1e-4
 CHANNELS = 32         # D
 
 
-def covariance(n: int, loop: bool = False) -> torch.Tensor:
-    """K(i, j) = a + (1 - a) k(i - j) (+ jitter on the diagonal); k periodic in the loop world."""
+def covariance(n: int, loop: bool = False, shared: float = None, time_scale: float = None) -> torch.Tensor:
+    """K(i, j) = a + (1 - a) k(i - j) (+ jitter on the diagonal); k periodic in the loop world.
+
+    shared (a) and time_scale (l) default to SHARED and TIME_SCALE; a larger a or l is a world of stronger
+    long-range correlation."""
+    a = SHARED if shared is None else shared
+    scale = TIME_SCALE if time_scale is None else time_scale
     i = torch.arange(n, dtype=torch.float64)
     lag = i[:, None] - i[None, :]
     if loop:
-        periodic_scale = 2 * math.pi * TIME_SCALE / n
+        periodic_scale = 2 * math.pi * scale / n
         local = torch.exp(-2 * torch.sin(math.pi * lag / n) ** 2 / periodic_scale ** 2)
     else:
-        local = torch.exp(-lag ** 2 / (2 * TIME_SCALE ** 2))
-    return SHARED + (1 - SHARED) * local + JITTER * torch.eye(n, dtype=torch.float64)
+        local = torch.exp(-lag ** 2 / (2 * scale ** 2))
+    return a + (1 - a) * local + JITTER * torch.eye(n, dtype=torch.float64)
 
 
 def sample_prior(n: int, videos: int, loop: bool, generator: torch.Generator) -> torch.Tensor:
@@ -47,9 +52,11 @@ class PosteriorMeanModel:
     call is the full-sequence denoiser (rows = videos x all frames). Counts the rows pushed.
     """
 
-    def __init__(self, n: int, loop: bool, slot: CallSlot, clip: Optional[Sequence[int]] = None):
-        """clip: the absolute frames a clip of a multi-pass run is made of (default: all n)."""
-        kernel = covariance(n, loop)
+    def __init__(self, n: int, loop: bool, slot: CallSlot, clip: Optional[Sequence[int]] = None,
+                 world: Optional[dict] = None):
+        """clip: the absolute frames a clip of a multi-pass run is made of (default: all n). world: the
+        `covariance` keywords (shared, time_scale) of another world than the default one."""
+        kernel = covariance(n, loop, **(world or {}))
         if clip is not None:
             kernel, n = kernel[list(clip)][:, list(clip)], len(clip)
         self.n, self.kernel, self.slot = n, kernel, slot
@@ -96,6 +103,7 @@ class Figures:
     cov_error: float
     loop_seam: float
     cost: float
+    variance: float = float("nan")   # mean marginal variance over the full denoiser's (1: as sharp)
 
 
 def frame_covariance(x: torch.Tensor, n: int) -> torch.Tensor:
@@ -126,4 +134,5 @@ def figures(result: torch.Tensor, full: torch.Tensor, n: int, context_length: in
         coherence=_far_correlation(c, 2 * context_length) / _far_correlation(c_full, 2 * context_length),
         cov_error=float(torch.linalg.norm(c - c_full) / torch.linalg.norm(c_full)),
         loop_seam=loop_pair / full_adjacent,
-        cost=cost)
+        cost=cost,
+        variance=float(torch.diagonal(c).mean() / torch.diagonal(c_full).mean()))

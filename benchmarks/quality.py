@@ -1,7 +1,10 @@
 """Quality on learned motion: 256-frame renders of the shipped sprite model with every schedule, each sprite
 tracked by its colour mask.
 
-    .venv/bin/python benchmarks/quality.py [--frames 256] [--steps 12] [--rows 0,1] [--no-write]
+    .venv/bin/python benchmarks/quality.py [--frames 256] [--steps 12] [--rows 0,1] [--update]
+
+The table is printed and the showcase GIFs go to out/gifs/; only with `--update` does the table go into
+benchmarks/RESULTS.md and the GIFs into benchmarks/gifs/ (the shipped showcase).
 
 Figures per render (the sprite is found as the pixels near the prompt's colour):
 - seam: the largest centroid jump between neighbouring frames at a window boundary of the last denoising
@@ -25,8 +28,8 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
+if str(ROOT) not in sys.path:
+    sys.path.append(str(ROOT))     # appended: benchmarks/learned_motion.py --engine puts another checkout first
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from lib_animlong.options import AnimationOptions  # noqa: E402
@@ -42,13 +45,19 @@ EDGE = 16                 # frames compared for drift at each end
 SECTION = "Quality on learned motion"
 GIF_SCALE = 2
 GIF_FRAMES = 128          # keeps each README GIF near 300 KB
-ROWS = [("**default** (anchored-shift)", {})] + PEERS + [
+ANCHORED = dict(schedule="anchored-shift", references="previous+anchors", global_steps=0.53,
+                phase_law="van-der-corput")    # the default before issue 11 (strobes on learned motion)
+ROWS = [(f"**default** ({AnimationOptions().schedule})", {}),
+        ("anchored-shift (the default before)", ANCHORED)] + PEERS + [
     ("independent 16-frame chunks", dict(schedule="overlap", overlap=0, references="none")),
     ("shifted, golden", dict(schedule="shifted", phase_law="golden", references="none")),
-    ("keyframes first, clean pins (two passes, anchored-shift)", dict(keyframes_first=True, pin_mode="clean")),
-    ("keyframes first, noised pins (two passes, anchored-shift)", dict(keyframes_first=True, pin_mode="noised")),
+    ("keyframes first, clean pins (two passes, anchored-shift)", dict(ANCHORED, keyframes_first=True,
+                                                                      pin_mode="clean")),
+    ("keyframes first, noised pins (two passes, anchored-shift)", dict(ANCHORED, keyframes_first=True,
+                                                                       pin_mode="noised")),
 ]
-GIF_ROWS = {"**default** (anchored-shift)": "sprites-default", "peer: overlap 4, pyramid": "sprites-overlap"}
+GIF_ROWS = {ROWS[0][0]: "sprites-default", "anchored-shift (the default before)": "sprites-anchored-shift",
+            "peer: overlap 4, pyramid": "sprites-overlap"}
 READING = """How to read it. seam: the largest sprite jump across a window edge of the last step's plan over the
 median jump elsewhere (the training data has no edges; its own largest-over-median jump is the spike
 column, 1.4). speed: median jump in px/frame (the data glides at 1.1). accel: frames per 100 whose
@@ -85,10 +94,11 @@ the seam is 3.1, on par with the default, because the learned module smooths the
 their neighbours instead of reproducing them exactly, at two passes' cost and a slower sprite (0.69
 px/frame). The single-pass default stays the recommended schedule.
 
-First 128 of 256 frames, 2x: the default (one sprite on one path) and the overlap-4 pyramid peer
-(the sprite jumps at window edges).
+First 128 frames, 2x: the default, anchored-shift (the default before issue 11) and the overlap-4
+pyramid peer.
 
-![default schedule](gifs/sprites-default.gif) ![overlap 4, pyramid](gifs/sprites-overlap.gif)"""
+![default schedule](gifs/sprites-default.gif) ![anchored-shift](gifs/sprites-anchored-shift.gif)
+![overlap 4, pyramid](gifs/sprites-overlap.gif)"""
 
 
 def track(frames: np.ndarray, colour: str):
@@ -101,6 +111,51 @@ def track(frames: np.ndarray, colour: str):
         centroids = np.stack([(inside * xs).sum((1, 2)) / areas, (inside * ys).sum((1, 2)) / areas], axis=1)
         colours = (inside[..., None] * rgb).sum((1, 2)) / areas[:, None] * 255
     return centroids, areas, colours
+
+
+def render_frames(frames: int, context: int, changes: dict, prompt: str, seed: int, steps: int,
+                  scratch: Path, device: str = "cpu") -> np.ndarray:
+    """One render of the shipped sprite model: (frames, 32, 32, 3) uint8."""
+    options = AnimationOptions(frames=frames, context_length=context).replace(**changes)
+    settings = RenderSettings(prompt=prompt, seed=seed, steps=steps, formats=("GIF",), scale=1,
+                              out_dir=scratch, name="render", device=device)
+    return render(settings, options, progress=False).frames
+
+
+def video_figures(frames: np.ndarray, window: int, comb: int) -> dict:
+    """Model-free video figures of (N, H, W, 3) uint8 frames.
+
+    flicker: mean absolute difference of neighbouring frames (0-255). dynamic: mean optical-flow magnitude
+    in px/frame (OpenCV's Farneback flow, grey frames; the "dynamic degree" of video benchmarks without
+    their learned flow). warp: warping error, the mean absolute difference (0-255) between frame i+1 and
+    frame i moved along the flow. period_window / period_comb: power of the spectrum (numpy FFT over the
+    frame index) of the frame-difference energy at the period `window` / `comb` frames, over the median
+    power of the spectrum's non-zero frequencies (about 1 without a period; a strobing schedule peaks).
+    """
+    import cv2
+    x = frames.astype(np.float64)
+    diffs = np.abs(np.diff(x, axis=0))
+    grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
+    h, w = grey[0].shape
+    grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    magnitudes, warps = [], []
+    for a, b, fa, fb in zip(grey, grey[1:], frames, frames[1:]):
+        # flow from b back to a: b(p) ~ a(p + flow(p)), so remapping a by it predicts b
+        flow = cv2.calcOpticalFlowFarneback(b, a, None, 0.5, 2, 7, 3, 5, 1.1, 0)
+        magnitudes.append(float(np.linalg.norm(flow, axis=-1).mean()))
+        predicted = cv2.remap(fa, grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REPLICATE)
+        warps.append(float(np.abs(predicted.astype(np.float64) - fb.astype(np.float64)).mean()))
+    energy = (diffs ** 2).mean(axis=(1, 2, 3))
+    power = np.abs(np.fft.rfft(energy - energy.mean())) ** 2
+    freqs = np.fft.rfftfreq(len(energy))
+    floor = np.median(power[1:]) if len(power) > 1 else 1.0
+
+    def at(period):
+        return float(power[np.argmin(np.abs(freqs - 1.0 / period))] / floor) if period >= 2 else float("nan")
+
+    return dict(flicker=float(diffs.mean()), dynamic=float(np.mean(magnitudes)), warp=float(np.mean(warps)),
+                period_window=at(window), period_comb=at(comb))
 
 
 def boundary_pairs(options: AnimationOptions, steps: int) -> np.ndarray:
@@ -197,17 +252,31 @@ def main(argv=None):
                         help="figures of finished rows, kept across runs (a stopped run resumes)")
     parser.add_argument("--sheets", type=Path, default=ROOT / "out",
                         help="where the contact sheets (PNG, every 8th frame) of the GIF rows go")
-    parser.add_argument("--no-write", action="store_true", help="leave RESULTS.md alone")
+    parser.add_argument("--gifs-only", action="store_true",
+                        help="render only the GIF rows (first prompt, seed 0) and save their GIFs; no table")
+    parser.add_argument("--update", action="store_true",
+                        help="write the table into RESULTS.md and the GIFs into benchmarks/gifs/")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     import ldm.modules.attention
     ldm.modules.attention.XFORMERS_IS_AVAILBLE = False
 
     wanted = [ROWS[int(i)] for i in args.rows.split(",") if i] or ROWS
+    gifs = ROOT / "benchmarks" / "gifs" if args.update else ROOT / "out" / "gifs"
+    gifs.mkdir(parents=True, exist_ok=True)
+    if args.gifs_only:
+        with tempfile.TemporaryDirectory() as scratch:
+            for label, changes in wanted:
+                if label in GIF_ROWS:
+                    frames = render_frames(args.frames, 16, changes, PROMPTS[0], 0, args.steps, Path(scratch),
+                                           args.device)
+                    save_gif(frames, gifs, GIF_ROWS[label], AnimationOptions().fps)
+                    print(label, figures(frames, PROMPTS[0].split()[0], boundary_pairs(
+                        AnimationOptions(frames=args.frames).replace(**changes), args.steps)),
+                          video_figures(frames, 16, -(-args.frames // 16)), flush=True)
+        return
     done = json.loads(args.json.read_text()) if args.json.exists() else {}
     done["training data (reference)"] = data_reference(args.frames)
-    gifs = ROOT / "benchmarks" / "gifs"
-    gifs.mkdir(parents=True, exist_ok=True)
     args.sheets.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
         for label, changes in wanted:
@@ -220,7 +289,7 @@ def main(argv=None):
     order = ["training data (reference)"] + [label for label, _ in ROWS]
     table = markdown([(label, done[label]) for label in order if label in done], args)
     print(table)
-    if not args.no_write:
+    if args.update:
         results.write_section(SECTION, table + "\n\n" + READING)
 
 

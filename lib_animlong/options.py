@@ -36,12 +36,15 @@ class AnimationOptions:
     context_length: int = knob(16, "Context length",
                                "Frames the motion module sees at once (at most its positional table: "
                                "24 for v1, 32 for v2/v3).", minimum=2, maximum=128, step=1)
-    schedule: str = knob("anchored-shift", "Schedule",
-                         "How frame windows are laid out at each step. anchored-shift: windows spanning the "
-                         "whole video while the noise is high, then shifted windows that see their "
-                         "neighbours and anchor frames; overlap: static overlapping windows; uniform: "
-                         "the peers' schedule; shifted: non-overlapping windows moved every step; dilated: "
-                         "every 1st/2nd/4th frame; freenoise: windows every 4 frames.", choices=SCHEDULES)
+    schedule: str = knob("uniform", "Schedule",
+                         "How frame windows are laid out at each step. uniform (default): overlapping windows "
+                         "whose grid moves every step, fused with the fusion weights; on a trained model its "
+                         "motion is the closest to one window over all frames (benchmarks/RESULTS.md). "
+                         "anchored-shift: windows spanning the whole video while the noise is high, then "
+                         "shifted windows that see their neighbours and anchor frames (the lowest seams in the "
+                         "oracle, but it strobes on learned motion); overlap: static overlapping windows; "
+                         "shifted: non-overlapping windows moved every step; dilated: every 1st/2nd/4th frame; "
+                         "freenoise: windows every 4 frames.", choices=SCHEDULES)
     closed_loop: bool = knob(False, "Closed loop", "Make the last frame flow back into the first.")
     overlap: int = knob(4, "Overlap", "Frames shared by neighbouring windows (overlap schedules).",
                         minimum=0, maximum=64, step=1, advanced=True)
@@ -51,8 +54,9 @@ class AnimationOptions:
     phase_law: str = knob("van-der-corput", "Phase law", "How window boundaries move between steps "
                           "(van-der-corput is best for anchored-shift, golden for plain shifted windows).",
                           choices=PHASE_LAWS, advanced=True)
-    references: str = knob("previous+anchors", "References",
-                           "Frames a window may attend to besides its own (temporal reference buffers).",
+    references: str = knob("none", "References",
+                           "Frames a window may attend to besides its own (temporal reference buffers). "
+                           "previous+anchors is what anchored-shift was designed with.",
                            choices=REFERENCE_MODES)
     reference_positions: str = knob("unique", "Reference positions",
                                     "Positional encoding of reference frames.", choices=REFERENCE_POSITIONS,

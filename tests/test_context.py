@@ -11,8 +11,13 @@ STEPS = 30
 FRAME_COUNTS = (1, 3, 15, 16, 17, 40, 64, 100)
 
 
+# The schedule most tests here look at, named explicitly: whatever options.py's default is.
+ANCHORED = dict(schedule="anchored-shift", references="previous+anchors", global_steps=0.53,
+                phase_law="van-der-corput")
+
+
 def options(**changes):
-    return AnimationOptions().replace(**changes)
+    return AnimationOptions().replace(**{**ANCHORED, **changes})
 
 
 def bare(**changes):
@@ -50,6 +55,64 @@ def test_references_are_computed_earlier_in_the_step_and_fit_the_attention_budge
             assert len(w.frames) <= length
             assert len(w.frames) + len(w.references) <= 2 * o.context_length
             computed.update(w.frames)
+
+
+PROPERTY_FRAME_COUNTS = (1, 2, 5, 8, 9, 15, 16, 17, 23, 31, 33, 47, 64, 65, 97, 127, 256, 300)
+
+
+def property_grid():
+    """(options, frames, total steps, step) over every schedule, loop, reference mode, context length and
+    frame count, at every step of a short ladder (the hub/global-step boundary included) and a few of a
+    long one."""
+    for schedule, loop, references, length in itertools.product(SCHEDULES, (False, True), REFERENCE_MODES,
+                                                                 (4, 8, 16)):
+        o = options(schedule=schedule, closed_loop=loop, references=references, context_length=length,
+                    overlap=min(4, length // 2))
+        for n in PROPERTY_FRAME_COUNTS:
+            for total, steps in ((8, range(8)), (30, (0, 14, 15, 16, 29))):
+                for step in steps:
+                    yield o, n, total, step
+
+
+def describe(o, n, step, window=None):
+    return (f"{o.schedule} loop={o.closed_loop} references={o.references} context={o.context_length} "
+            f"N={n} step={step} window={window}")
+
+
+def test_plan_properties_over_every_schedule_and_option():
+    """Issue 9 item 8: (a) every frame output at every step; (b) every window sees min(N, context length)
+    frames, its own plus its references; (c) without the loop no window runs from the last frame to the
+    first; (d) references only to frames computed earlier in the step."""
+    for o, n, total, step in property_grid():
+        windows = plan(step, total, n, o)
+        need = min(n, o.context_length)
+        computed, output = set(), set()
+        for w in windows:
+            seen = set(w.frames) | set(w.references)
+            assert len(seen) >= need, describe(o, n, step, w)                       # (b)
+            assert set(w.references) <= computed, describe(o, n, step, w)            # (d)
+            if not o.closed_loop and len(w.frames) > 1:                              # (c)
+                assert all(b > a for a, b in zip(w.frames, w.frames[1:])), describe(o, n, step, w)
+            output.update(f for f, weight in zip(w.frames, w.weights) if weight >= 1e-3)
+            computed.update(w.frames)
+        assert output == set(range(n)), describe(o, n, step)                           # (a)
+
+
+def test_plans_with_pinned_keyframes_keep_the_properties():
+    for n, loop, length in itertools.product((17, 64, 257), (False, True), (8, 16)):
+        o = options(frames=n, context_length=length, keyframes_first=True, pin_mode="clean", closed_loop=loop)
+        for step in (0, 15, 29):
+            computed = set()
+            for w in plan(step, STEPS, n, o):
+                assert len(set(w.frames) | set(w.references)) >= min(n, length), describe(o, n, step, w)
+                assert set(w.references) <= computed, describe(o, n, step, w)
+                computed.update(w.frames)
+
+
+def test_the_windows_the_issue_found_short_now_see_a_full_clip():
+    for n in (17, 64):
+        for w in plan(15, STEPS, n, options()):
+            assert len(set(w.frames) | set(w.references)) >= 16, (n, w)
 
 
 def test_plans_are_pure_functions_of_their_arguments():
@@ -114,11 +177,15 @@ def test_last_window_wins():
     assert fused_source(windows, 64) == pytest.approx([last[f] for f in range(64)], abs=1e-6)
 
 
-def test_uniform_schedule_wraps_like_the_peers():
+def test_uniform_schedule_wraps_only_when_looped():
     straight = plan(1, STEPS, 64, bare(schedule="uniform", overlap=4))
     looped = plan(1, STEPS, 64, bare(schedule="uniform", overlap=4, closed_loop=True))
-    assert (len(straight), len(looped)) == (5, 6)
-    assert any(63 in w.frames and 0 in w.frames for w in straight)
+    assert any(63 in w.frames and 0 in w.frames for w in looped)
+    assert not any(63 in w.frames and 0 in w.frames for w in straight)
+    starts = {w.frames[0] for w in straight}
+    assert 0 in starts and 64 - 16 in starts
+    # the grid of starts moves with the phase like the looped one (van der Corput, step 1: half the video)
+    assert {s % 12 for s in starts} - {0, 64 - 16} == {(32 % 12)}
 
 
 def test_uniform_schedule_moves_by_van_der_corput():
@@ -138,7 +205,9 @@ def test_freenoise_windows_start_every_four_frames():
 def test_anchors_are_computed_first_and_referenced_by_every_later_window():
     windows = plan(20, STEPS, 64, options(references="anchors", schedule="shifted"))
     anchors = set(windows[0].frames)
-    assert len(anchors) == 4 and max(windows[0].weights) < 1e-6   # every 16th frame, only to be looked at
+    # one full anchor window (16 frames spread evenly, not the 4 of a 16-frame stride), only to be looked at
+    assert len(anchors) == 16 and max(windows[0].weights) < 1e-6
+    assert {b - a for a, b in zip(windows[0].frames, windows[0].frames[1:])} == {4}
     assert all(set(w.references) & anchors for w in windows[1:])
 
 
@@ -203,7 +272,7 @@ def test_anchored_shift_spans_the_video_in_the_noisiest_steps_then_goes_local():
 def test_default_schedule_is_fitted_to_a_v1_positional_table():
     from lib_animlong.context import fit_to_positional_table
 
-    options = AnimationOptions(frames=96, context_length=16)
+    options = AnimationOptions(frames=96, context_length=16).replace(**ANCHORED)
     fitted = fit_to_positional_table(options, 24)
     assert fitted.reference_budget == 8
     for step in range(20):

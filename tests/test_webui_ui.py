@@ -9,6 +9,7 @@ import socket
 import pytest
 
 from webui_stub.harness import ROOT, webui  # noqa: F401  (webui: fixture)
+from lib_animlong.options import AnimationOptions  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
@@ -110,5 +111,5 @@ def test_the_accordion_works_in_a_real_browser(webui, browser_page, tmp_path):
         demo.close()
     assert values["enable"] is True and values["context_length"] == 24
     assert values["module"] == "tiny-v2.safetensors" and values["formats"] == ["GIF", "MP4"]
-    assert values["frames"] == 64 and values["schedule"] == "anchored-shift"
+    assert values["frames"] == 64 and values["schedule"] == AnimationOptions().schedule
     assert shot.stat().st_size > 10_000

@@ -25,15 +25,20 @@ def overlapping(n: int, length: int, overlap: int, loop: bool) -> List[Frames]:
 
 
 def uniform(n: int, length: int, overlap: int, phase: float, loop: bool) -> List[Frames]:
-    """The peers' uniform schedule: windows every `length - overlap` frames from `phase * n`, wrapping.
+    """The peers' uniform schedule: windows every `length - overlap` frames from `phase * n`.
 
-    As the peers ship it, windows wrap round the end even without `loop`; `loop` adds the window that
-    overlaps the join.
+    Looped, they run round the circle (the peers' layout). Without `loop` they stop at the video's ends:
+    the same grid of starts, the first clamped to frame 0 and the last to end on the last frame (the peers
+    wrap round the end even without a loop, joining the last frames to the first; this does not).
     """
     stride = length - overlap
     start = round(phase * n)
-    count = math.ceil((n if loop else n - overlap) / stride)
-    return [tuple((start + k * stride + i) % n for i in range(length)) for k in range(count)]
+    if loop:
+        count = math.ceil(n / stride)
+        return [tuple((start + k * stride + i) % n for i in range(length)) for k in range(count)]
+    first = start % stride
+    starts = sorted({max(s, 0) for s in range(first - stride, n - length, stride)} | {n - length})
+    return [tuple(range(s, s + length)) for s in starts]
 
 
 def chunks(frames: Sequence[int], length: int, offset: int, loop: bool) -> List[Frames]:

@@ -37,7 +37,18 @@ class Recipe:
 
 
 def build(step: int, n: int, length: int, recipe: Recipe) -> List[Window]:
-    """The windows of one step, in the order they must be computed."""
+    """The windows of one step, in the order they must be computed.
+
+    Every plan it returns has these properties (tests/test_context.py checks them over every schedule):
+    every frame is output (weight > 0) by some window; every window sees min(n, length) frames, its own
+    plus its references, because a motion module trained on clips of `length` frames should never see a
+    shorter clip; a window references only frames computed earlier in the step; and without `loop` no
+    window's frames run from the last frame to the first.
+    """
+    return _filled(_build(step, n, length, recipe), n, length, recipe)
+
+
+def _build(step: int, n: int, length: int, recipe: Recipe) -> List[Window]:
     at = phase(recipe.phase_law, step)
     if n <= length:
         return [_whole(n, recipe, at)]
@@ -47,7 +58,7 @@ def build(step: int, n: int, length: int, recipe: Recipe) -> List[Window]:
     # pinned keyframes are known: the hub shows them, no other window outputs them again
     body = _body(step, n, length, recipe, at, set(recipe.keyframes))
     travel = body[::-1] if reverse else body
-    anchors = list(recipe.keyframes) or _anchors(n, recipe, at)
+    anchors = list(recipe.keyframes) or _anchors(n, length, recipe, at)
     if not anchors:
         return _assemble([(travel, None)], [()] * len(travel), n, length, recipe)
     along = _along(travel, n, reverse, recipe.loop)
@@ -69,7 +80,7 @@ def _global(step: int, n: int, length: int, recipe: Recipe, at: float, reverse: 
                          replace(recipe, previous_refs=budget if recipe.previous_refs else 0))
     # hub: the first comb is computed first and every other window looks at it; with `comb_levels` the
     # other windows narrow from combs to every 2nd frame over the global steps (coarse to fine)
-    hub = combs[0]
+    hub = tuple(layouts.spread(length, n))   # exactly `length` frames: the module sees a full clip
     dilation = widest
     if recipe.comb_levels:
         halvings = max(1, (widest - 1).bit_length() - 1)
@@ -88,13 +99,16 @@ def _whole(n: int, recipe: Recipe, at: float) -> Window:
     return Window(tuple((start + i) % n for i in range(n)), (1.0,) * n)
 
 
-def _anchors(n: int, recipe: Recipe, at: float) -> List[int]:
+def _anchors(n: int, length: int, recipe: Recipe, at: float) -> List[int]:
+    """Anchors every `anchor_stride` frames, rounded up to whole anchor windows of `length` frames (so an
+    anchor window, which reads nothing, still sees a full clip), spread evenly and moved by the phase."""
     stride = recipe.anchor_stride
     if not stride:
         return []
-    shift = round(at * stride)
-    return sorted({(f + shift) % n for f in range(0, n, stride)} if recipe.loop else
-                  set(range(shift % stride, n, stride)))
+    windows = -(-(-(-n // stride)) // length)        # ceil(ceil(n / stride) / length) anchor windows
+    count = min(n, windows * length)
+    shift = round(at * (n // count))
+    return sorted({(f + shift) % n for f in layouts.spread(count, n)})
 
 
 def _body(step: int, n: int, length: int, recipe: Recipe, at: float, skip) -> List[Tuple[int, ...]]:
@@ -209,6 +223,66 @@ def _weighted(windows, recipe: Recipe) -> List[Window]:
             weights = fuse_weights(recipe.fuse, len(frames))
         result.append(Window(tuple(frames), weights, references))
     return _just_in_time(result)
+
+
+def _filled(windows: List[Window], n: int, length: int, recipe: Recipe) -> List[Window]:
+    """Each window that sees fewer than min(n, length) frames topped up to that many, in order.
+
+    First with references to the nearest frames computed earlier in the step (when the recipe has
+    references at all), then with the frames that continue its own progression (the next frames of its
+    comb, or its neighbours) computed only to be seen: their output weight is REFERENCE_ONLY, so the
+    fused values are the other windows'. A short window appears where a layout cuts a run at the video's
+    edge or round the anchors (shifted, dilated), or where a comb or an anchor window has fewer frames
+    than the window length.
+    """
+    need = min(n, length)
+    may_refer = bool(recipe.previous_refs or recipe.anchor_refs or recipe.keyframes)
+    computed, result = set(), []
+    for window in windows:
+        seen = set(window.frames) | set(window.references)
+        references = list(window.references)
+        if len(seen) < need and may_refer:
+            extra = _nearest(computed - seen, window.frames, need - len(seen), n, recipe.loop)
+            references = sorted(references + extra)
+            seen.update(extra)
+        if len(seen) < need:
+            added = _continuation(window.frames, seen, need - len(seen), n, recipe.loop)
+            weight = dict(zip(window.frames, window.weights))
+            weight.update((f, REFERENCE_ONLY) for f in added)
+            frames = _time_order(list(weight), n, recipe.loop)
+            window = Window(frames, tuple(weight[f] for f in frames), tuple(references))
+        elif references != list(window.references):
+            window = Window(window.frames, window.weights, tuple(references))
+        result.append(window)
+        computed.update(window.frames)
+    return result
+
+
+def _continuation(frames: Sequence[int], seen: set, count: int, n: int, loop: bool) -> List[int]:
+    """`count` frames not in `seen` that continue `frames` on both sides with its own spacing (a comb's
+    next teeth), nearest first; then, if the video's edge comes first, the nearest frames of any spacing."""
+    ordered = _time_order(frames, n, loop)
+    gaps = {(b - a) % n if loop else b - a for a, b in zip(ordered, ordered[1:])}
+    step = gaps.pop() if len(gaps) == 1 else 1
+    added: List[int] = []
+    for k in range(1, n + 1):
+        for f in (ordered[-1] + k * step, ordered[0] - k * step):
+            f = f % n if loop else f
+            if 0 <= f < n and f not in seen and f not in added and len(added) < count:
+                added.append(f)
+    if len(added) < count:
+        added += _nearest(set(range(n)) - seen - set(added), frames, count - len(added), n, loop)
+    return added
+
+
+def _time_order(frames: Sequence[int], n: int, loop: bool) -> Tuple[int, ...]:
+    """Frames in time order; looped, round the circle starting after the widest gap between them."""
+    ordered = sorted(frames)
+    if not loop or len(ordered) < 2:
+        return tuple(ordered)
+    gaps = [((ordered[(i + 1) % len(ordered)] - f) % n, i) for i, f in enumerate(ordered)]
+    widest = max(gaps)[1]
+    return tuple(ordered[widest + 1:] + ordered[:widest + 1])
 
 
 def _just_in_time(windows: List[Window]) -> List[Window]:
