@@ -14,6 +14,7 @@ import torch
 
 from . import kdiffusion
 from .errors import AnimLongError
+from .fitting import fit_options
 from .options import OUTPUT_FORMATS, AnimationOptions
 
 SAMPLERS = {"euler": "sample_euler", "euler_ancestral": "sample_euler_ancestral", "dpmpp_2m": "sample_dpmpp_2m"}
@@ -54,6 +55,7 @@ class RenderSettings:
 class RenderResult:
     frames: np.ndarray                  # (N, H, W, 3) uint8, as saved
     paths: Dict[str, Path] = field(default_factory=dict)   # format -> file (PNG: the folder)
+    adjustments: Tuple[str, ...] = ()   # options fitted to the motion module's positional table (fitting.py)
 
 
 class _EpsModel(torch.nn.Module):
@@ -131,8 +133,10 @@ def render(settings: RenderSettings, options: AnimationOptions, progress: bool =
 
     cond_tokens = text.tokenize(settings.prompt)   # refuses unknown words before anything heavy runs
     text.tokenize(settings.negative_prompt)
-    unet, embedding = load_image_model()
     motion = load_motion_model(settings.motion_module)
+    fitted = fit_options(options, motion.spec.pe_length)   # refuses what cannot fit before any sampling
+    options = fitted.options
+    unet, embedding = load_image_model()
     unet.to(settings.device)
     with torch.no_grad():
         tokens = torch.tensor([cond_tokens, text.tokenize(settings.negative_prompt)])
@@ -146,7 +150,8 @@ def render(settings: RenderSettings, options: AnimationOptions, progress: bool =
     frames = to_uint8(latent.decode(latents.cpu()), settings.scale)
     paths = save_video(list(frames), str(settings.out_dir), settings.name, settings.formats, fps=options.fps,
                        params_text=parameters_text(settings, options))
-    return RenderResult(frames=frames, paths={fmt: Path(path) for fmt, path in paths.items()})
+    return RenderResult(frames=frames, paths={fmt: Path(path) for fmt, path in paths.items()},
+                        adjustments=fitted.adjustments)
 
 
 def parameters_text(settings: RenderSettings, options: AnimationOptions) -> str:

@@ -85,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
     frames, height, width, _ = result.frames.shape
     print(f"{frames} frames of {width}x{height} at {options.fps} fps in {time.time() - started:.1f} s "
           f"(schedule {options.schedule}, seed {settings.seed}, {settings.steps} steps)")
+    for line in result.adjustments:
+        print(f"  fitted to the motion module: {line}")
     for fmt, path in result.paths.items():
         print(f"  {fmt}: {path}")
     return 0
