@@ -22,7 +22,7 @@ from typing import Dict, Optional, Tuple
 import torch
 
 from ..errors import AnimLongError
-from .formats import Recognised, normalise, recognise, unwrap
+from .formats import Recognised, classify, normalise, recognise, unwrap
 from .module import MotionModuleSet, PositionalEncoding, sinusoid_table
 
 SAFETENSORS = (".safetensors",)
@@ -90,6 +90,9 @@ def read_state_dict(path: str) -> Dict[str, torch.Tensor]:
     state = unwrap(state)
     bad = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
     if bad:
+        kind = classify(state)
+        if kind.kind != "unknown" and not kind.is_motion_module:
+            raise AnimLongError(f"{name}: {kind.refusal()}")
         raise AnimLongError(f"{name}: entry {bad[0]!r} is not a tensor; this is not a motion module.")
     return state
 
