@@ -194,7 +194,8 @@ def _install(p, generation: Generation, state, noise, c, model_wrap) -> None:
             return webui_forward(x, sigma, **kwargs)   # not one of ours
         if not ladder:
             raise AnimLongError("AnimLong: the sampler did not ask for its sigmas; it is not supported.")
-        with inject_motion(unet, generation.running or generation.motion, attention=generation.attention) as injected:
+        motion = generation.motion if generation.running is None else generation.running
+        with inject_motion(unet, motion, attention=generation.attention) as injected:
             progress = _Progress(webui_forward, injected.slot, state)
             windowed = WindowedDenoiser(progress, injected.slot, options, num_frames=frames, sigmas=ladder[-1],
                                         pins=pins)
