@@ -106,10 +106,10 @@ def checks(model, unet, injected, motion, device) -> str:
     with injected.slot.use(MotionCall(frames=frames)):
         plain = model(x, sigma, cond=cond)
     windowed = denoiser(x, sigma, cond=cond, step=5)
-    motion.set_attention(plain_attention)
+    injected.motion.set_attention(plain_attention)   # the copy running in the UNet, not the CPU original
     with injected.slot.use(MotionCall(frames=frames)):
         plain_math = model(x, sigma, cond=cond)
-    motion.set_attention(sdpa_attention)
+    injected.motion.set_attention(sdpa_attention)
     unet.float()  # the fp32 reference (the injected motion modules are part of the UNet's tree now)
     with torch.autocast("cuda", enabled=False), injected.slot.use(MotionCall(frames=frames)):
         reference = model(x, sigma, cond=cond).float()

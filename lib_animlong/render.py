@@ -8,7 +8,7 @@ The default model is the small sprite AnimateDiff shipped in models/ (lib_animlo
 
 Everything that can be refused is refused before sampling: unknown words and bad keyframe lines, an output
 folder that cannot be written, options that do not fit the motion module's positional table (fitted when
-they can be: `fit_to_positional_table`), and every step's window plan (planned once per render).
+they can be: `fitting.fit_options`), and every step's window plan (planned once per render).
 """
 import os
 import time
@@ -21,6 +21,7 @@ import torch
 
 from . import kdiffusion
 from .errors import AnimLongError
+from .fitting import fit_options
 from .options import OUTPUT_FORMATS, AnimationOptions
 
 SAMPLERS = {"euler": "sample_euler", "euler_ancestral": "sample_euler_ancestral", "dpmpp_2m": "sample_dpmpp_2m"}
@@ -72,6 +73,7 @@ class RenderResult:
     paths: Dict[str, Path] = field(default_factory=dict)   # format -> file (PNG: the folder)
     options: Optional[AnimationOptions] = None             # the options as used (fitted to the module)
     seconds: Dict[str, float] = field(default_factory=dict)  # wall time of load / sample / decode / write
+    adjustments: Tuple[str, ...] = ()   # options fitted to the motion module's positional table (fitting.py)
 
 
 class _EpsModel(torch.nn.Module):
@@ -202,13 +204,6 @@ def encode_prompt(embedding, keyframes: Dict[int, list], options: AnimationOptio
     return interpolate_conditioning(dict(zip(keyframes, encoded)), options.frames, options.closed_loop)
 
 
-def fit_options(options: AnimationOptions, motion) -> AnimationOptions:
-    """The options fitted to the motion module's positional table (context.plan.fit_to_positional_table):
-    a context length longer than the table is refused; references that would not fit are cut back."""
-    from .context.plan import fit_to_positional_table
-    return fit_to_positional_table(options, motion.spec.pe_length)
-
-
 def render(settings: RenderSettings, options: AnimationOptions, progress: bool = True) -> RenderResult:
     """Render with the shipped sprite model and write settings.formats to settings.out_dir.
 
@@ -228,7 +223,8 @@ def render(settings: RenderSettings, options: AnimationOptions, progress: bool =
     governor = ThreadGovernor.for_settings(settings)
     unet, embedding = load_image_model()
     motion = load_motion_model(settings.motion_module)
-    options = fit_options(options, motion)
+    fitted = fit_options(options, motion.spec.pe_length)   # refuses what cannot fit before any sampling
+    options = fitted.options
     unet.to(settings.device)
     cond = encode_prompt(embedding, cond_keyframes, options).to(settings.device)
     uncond = encode_prompt(embedding, uncond_keyframes, options).to(settings.device)
@@ -251,7 +247,7 @@ def render(settings: RenderSettings, options: AnimationOptions, progress: bool =
                        params_text=parameters_text(settings, options))
     seconds["write"] = time.perf_counter() - written
     return RenderResult(frames=frames, paths={fmt: Path(path) for fmt, path in paths.items()}, options=options,
-                        seconds=seconds)
+                        seconds=seconds, adjustments=fitted.adjustments)
 
 
 def parameters_text(settings: RenderSettings, options: AnimationOptions) -> str:

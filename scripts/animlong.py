@@ -10,7 +10,7 @@ from modules import script_callbacks, scripts, shared
 
 from lib_animlong.errors import AnimLongError
 from lib_animlong.motion.loader import MotionCache
-from lib_animlong.webui import generation, motion_files, outputs, request, settings
+from lib_animlong.webui import attention, generation, motion_files, outputs, request, settings
 
 EXTENSION_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -51,7 +51,7 @@ class AnimLongScript(scripts.Script):
                 raise
             return
         if req.enable:
-            generation.begin(p, req, self._load_motion)
+            generation.begin(p, req, self._load_motion, _attention_backend)
 
     def process(self, p, *args):
         current = getattr(p, "animlong", None)
@@ -86,6 +86,12 @@ class AnimLongScript(scripts.Script):
         processed.index_of_first_image = 0
         processed.comments = "\n".join([processed.comments] + notes if processed.comments else notes)
         p.animlong_videos = outputs.video_paths(results)
+
+
+def _attention_backend() -> str:
+    """The motion modules' attention follows the webui's own cross-attention optimisation."""
+    from modules import sd_hijack
+    return attention.current_backend(sd_hijack)
 
 
 def _asks_for_animation(args) -> bool:

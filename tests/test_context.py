@@ -267,19 +267,3 @@ def test_anchored_shift_spans_the_video_in_the_noisiest_steps_then_goes_local():
     hub = plan(0, STEPS, 64, o)[0].frames
     assert all(set(hub) & set(w.references) for w in plan(0, STEPS, 64, o)[1:])
     assert all(max(spans(step, o.replace(global_steps=0.0))) < 16 for step in range(STEPS))
-
-
-def test_default_schedule_is_fitted_to_a_v1_positional_table():
-    from lib_animlong.context import fit_to_positional_table
-
-    options = AnimationOptions(frames=96, context_length=16).replace(**ANCHORED)
-    fitted = fit_to_positional_table(options, 24)
-    assert fitted.reference_budget == 8
-    for step in range(20):
-        for window in plan(step, 20, 96, fitted):
-            assert len(window.frames) + len(set(window.references) - set(window.frames)) <= 24
-    assert fit_to_positional_table(options, 32) == options
-    assert fit_to_positional_table(options.replace(context_length=24), 24).references == "none"
-    with pytest.raises(AnimLongError, match="'context_length' \\(32\\).*positional table \\(24"):
-        fit_to_positional_table(options.replace(context_length=32), 24)
-

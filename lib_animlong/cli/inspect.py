@@ -1,5 +1,7 @@
 """`python -m lib_animlong inspect FILE [--json]`: what a motion-module file is, or why it is refused.
 
+A file of another kind (a MotionLoRA, a v3 domain adapter, an image LoRA, a checkpoint, ...) is refused
+with one line naming its kind and what to do with it (motion.formats.classify).
 torch and the loader are imported by describe(), so `--help` answers at once."""
 import json
 import os
@@ -18,7 +20,7 @@ def describe(path: str) -> dict:
     state = read_state_dict(path)
     recognised = recognise(state)
     dtypes = sorted({str(v.dtype).replace("torch.", "") for v in state.values()})
-    return dict(recognised.summary(), file=os.path.abspath(path), dtype="/".join(dtypes),
+    return dict(recognised.summary(), kind="motion module", file=os.path.abspath(path), dtype="/".join(dtypes),
                 parameters=sum(v.numel() for k, v in normalise(state).items() if not k.endswith("pos_encoder.pe")))
 
 

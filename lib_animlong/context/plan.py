@@ -42,22 +42,6 @@ def recipe_for(options: AnimationOptions, num_frames: int, total_steps: int) -> 
         comb_links="hub", shift_combs=False, comb_levels=True, keyframes=keyframes)
 
 
-def fit_to_positional_table(options: AnimationOptions, table: int) -> AnimationOptions:
-    """The options adjusted to a motion module that knows `table` positions (24 for v1, 32 for v2/v3).
-
-    A window longer than the table is refused; with 'unique' reference positions the automatic reference
-    budget shrinks so that references and own frames fit the table together.
-    """
-    if options.context_length > table:
-        raise AnimLongError(f"Option 'context_length' ({options.context_length}) is longer than this motion "
-                            f"module's positional table ({table} frames); set it to {table} or less.")
-    length = min(options.context_length, options.frames)
-    if options.reference_positions == "unique" and not options.reference_budget and 2 * length > table:
-        room = table - length
-        return options.replace(reference_budget=room) if room else options.replace(references="none")
-    return options
-
-
 def _pinned_keyframes(options: AnimationOptions, num_frames: int) -> Tuple[int, ...]:
     """Keyframes first, second pass: the keyframes are pinned clean, every window may look at them."""
     if not options.keyframes_first or num_frames != options.frames or options.pin_mode != "clean":

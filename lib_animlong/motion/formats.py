@@ -4,6 +4,11 @@ Topology comes from the keys (levels, modules per level, mid module) and shapes 
 family from the number of levels (4: SD1.5, 3: SDXL, anything else: a custom UNet such as our small
 model); version from the positional table and the mid module (see ../shared/docs/formats.md).
 HotShot-XL computes the same temporal layers under its own key names; `normalise` renames them to ours.
+
+People put every kind of model file into a motion-module folder; `classify` names each kind from its keys
+(motion module, MotionLoRA, AnimateDiff v3 domain adapter, SparseCtrl encoder, image LoRA, Stable Diffusion
+checkpoint, VAE, ControlNet, embedding) with what to do with it, and `recognise` refuses the other kinds
+with that sentence.
 """
 import re
 from dataclasses import asdict, dataclass
@@ -18,6 +23,8 @@ _SITE = re.compile(r"^(down_blocks|up_blocks)\.(\d+)\.motion_modules\.(\d+)\.tem
 _MID = re.compile(r"^mid_block\.motion_modules\.0\.temporal_transformer\.(.+)$")
 _HOTSHOT = re.compile(r"^(down_blocks|up_blocks)\.(\d+)\.temporal_attentions\.(\d+)\.(.+)$")
 _LORA = re.compile(r"\.processor\.to_(q|k|v|out)_lora\.(down|up)\.weight$")
+_WEBUI_LORA = re.compile(r"^(lora_unet_|lora_te\d?_|lycoris_|oft_unet_)|\.(lora_down|lora_up|hada_w1_a|lokr_w1|"
+                         r"lora_A|lora_B)\.weight$|\.alpha$")
 FAMILIES = {4: "SD1.5", 3: "SDXL"}
 ANIMATELCM_PE = 64  # AnimateLCM files carry no pe; the peers assume 64 rows
 
@@ -35,6 +42,78 @@ class Recognised:
         return {k: v for k, v in asdict(self).items() if k != "spec"}
 
 
+@dataclass(frozen=True)
+class FileKind:
+    """What a model file is (`kind`, a short name), said as a noun phrase (`what`) with what to do (`advice`)."""
+    kind: str
+    what: str
+    advice: str
+
+    @property
+    def is_motion_module(self) -> bool:
+        return self.kind == "motion module"
+
+    def refusal(self) -> str:
+        return f"This file is {self.what}, not a motion module. {self.advice}"
+
+
+MOTION_MODULE = FileKind("motion module", "an AnimateDiff motion module", "Choose it as the motion module.")
+KINDS = {
+    "MotionLoRA": FileKind(
+        "MotionLoRA", "an AnimateDiff MotionLoRA", "MotionLoRAs are LoRAs for the temporal layers of v2 motion "
+        "modules (e.g. a camera move); long animation does not apply them: choose a motion module (e.g. "
+        "mm_sd_v15_v2) and move this file out of the motion-module folder."),
+    "domain adapter": FileKind(
+        "domain adapter", "an AnimateDiff v3 domain adapter: a LoRA for the image model's spatial attention "
+        "(v3_sd15_adapter), in diffusers' attention-processor format",
+        "Use it as an image LoRA: the webui's Lora loader reads the webui/kohya format (lora_unet_... keys), so "
+        "put a version converted to that format into the webui's models/Lora folder and add <lora:NAME:1> to the "
+        "prompt (it is optional: it adapts the image model to the video data v3_sd15_mm was trained on). Move "
+        "this file out of the motion-module folder."),
+    "SparseCtrl": FileKind(
+        "SparseCtrl", "an AnimateDiff v3 SparseCtrl encoder (a ControlNet for sparse RGB or scribble frames)",
+        "Long animation does not use SparseCtrl; move this file out of the motion-module folder and choose a "
+        "motion module (e.g. v3_sd15_mm)."),
+    "image LoRA": FileKind(
+        "image LoRA", "a LoRA (or LyCORIS) for the image model, in the webui's format",
+        "Put it into the webui's models/Lora folder and add <lora:NAME:1> to the prompt."),
+    "checkpoint": FileKind(
+        "checkpoint", "a Stable Diffusion checkpoint (an image model)",
+        "Put it into the webui's models/Stable-diffusion folder and choose it as the Stable Diffusion checkpoint."),
+    "VAE": FileKind("VAE", "a VAE (the image model's autoencoder)",
+                    "Put it into the webui's models/VAE folder and choose it in Settings > VAE."),
+    "ControlNet": FileKind("ControlNet", "a ControlNet model",
+                           "Put it into the ControlNet extension's models folder (models/ControlNet)."),
+    "embedding": FileKind("embedding", "a textual-inversion embedding",
+                          "Put it into the webui's embeddings folder and write its name in the prompt."),
+    "unknown": FileKind("unknown", "a model file of an unknown kind (it has no `motion_modules` keys)",
+                        "Choose an AnimateDiff motion module (e.g. mm_sd_v15_v2.ckpt or v3_sd15_mm.ckpt)."),
+}
+
+
+def classify(state: Mapping) -> FileKind:
+    """The kind of model file `state` (a file's unwrapped top-level dictionary) is, from its keys alone."""
+    keys = [str(k) for k in state]
+    lora = [k for k in keys if _LORA.search(k)]
+    if lora:
+        return KINDS["MotionLoRA"] if any(".motion_modules." in k for k in lora) else KINDS["domain adapter"]
+    if any(k.startswith(("controlnet_cond_embedding.", "controlnet_down_blocks.")) for k in keys):
+        return KINDS["SparseCtrl"] if any(".motion_modules." in k for k in keys) else KINDS["ControlNet"]
+    if any(".motion_modules." in k or ".temporal_attentions." in k for k in keys):
+        return MOTION_MODULE
+    if any(_WEBUI_LORA.search(k) for k in keys):
+        return KINDS["image LoRA"]
+    if any(k.startswith(("control_model.", "input_hint_block.", "zero_convs.")) for k in keys):
+        return KINDS["ControlNet"]
+    if any(k.startswith(("model.diffusion_model.", "cond_stage_model.", "conditioner.embedders.")) for k in keys):
+        return KINDS["checkpoint"]
+    if any(k.startswith(("encoder.conv_in.", "decoder.conv_out.", "first_stage_model.")) for k in keys):
+        return KINDS["VAE"]
+    if any(k in ("string_to_param", "emb_params", "clip_l", "clip_g") for k in keys):
+        return KINDS["embedding"]
+    return KINDS["unknown"]
+
+
 def unwrap(state: Mapping) -> Dict[str, torch.Tensor]:
     """Drop a `state_dict` wrapper and a `module.` prefix, as many downloaded files have."""
     if "state_dict" in state and isinstance(state["state_dict"], Mapping):
@@ -45,7 +124,7 @@ def unwrap(state: Mapping) -> Dict[str, torch.Tensor]:
 
 
 def is_motion_lora(state: Mapping) -> bool:
-    return any(_LORA.search(k) for k in state)
+    return classify(state).kind == "MotionLoRA"
 
 
 def is_hotshot(state: Mapping) -> bool:
@@ -72,16 +151,12 @@ def recognise(state: Mapping[str, torch.Tensor]) -> Recognised:
     """What the file is; refuses anything that is not a complete, consistent motion module."""
     if not state:
         raise AnimLongError("The file holds no tensors: it is not a motion module. Download it again.")
-    if is_motion_lora(state):
-        raise AnimLongError("This file is a MotionLoRA, not a motion module. Choose a motion module "
-                            "(e.g. mm_sd_v15_v2) and add the LoRA separately.")
+    kind = classify(state)
+    if not kind.is_motion_module:
+        raise AnimLongError(kind.refusal())
     hotshot = is_hotshot(state)
     file_names = {_from_hotshot(key): key for key in state} if hotshot else {}
     state = normalise(state)
-    if not any(".motion_modules." in k for k in state):
-        hint = (" It looks like a Stable Diffusion checkpoint; put it in models/Stable-diffusion."
-                if any(k.startswith(("model.diffusion_model.", "first_stage_model.")) for k in state) else "")
-        raise AnimLongError("This file is not a motion module: it has no `motion_modules` keys." + hint)
     levels: Dict[str, Dict[int, Dict[int, int]]] = {"down_blocks": {}, "up_blocks": {}}
     mid_channels = None
     pe_length = None

@@ -16,9 +16,10 @@ from einops import rearrange
 from torch import nn
 
 from ..errors import AnimLongError
-from .attention import ATTENTION, choose_attention
+from .attention import check_attention, choose_attention
 from .call import CallSlot
-from .module import MotionModule, MotionModuleSet, MotionSpec, check_rows
+from .module import MotionModule, MotionModuleSet, MotionSpec, TemporalSelfAttention, check_rows
+from .placement import placed
 
 # The schedules the modules were trained with (1000 steps), by version, else by family. "linear" = betas
 # evenly spaced (AnimateDiff SD1.5, HotShot-XL); "scaled_linear" = sqrt(betas) evenly spaced, squared (the
@@ -162,9 +163,14 @@ def _unet_group_norms(unet: nn.Module) -> List[nn.GroupNorm]:
 
 
 @contextmanager
-def inject_motion(unet: nn.Module, motion: MotionModuleSet, schedule_owner=None, attention: str = "auto"):
+def inject_motion(unet: nn.Module, motion: MotionModuleSet, schedule_owner=None, attention: str = "sdpa"):
     """Run `unet` with `motion` inserted; yields an `Injected` whose `slot` the window engine sets.
 
+    The modules run on the UNet's device and dtype: `motion` itself when it is already there, else a copy
+    made for the block and emptied at exit (motion.placement.placed), so a cached module is never moved
+    or rounded. A caller that enters this block once per model call should place the module for the
+    whole sampling pass first. attention: the temporal attention backend, by name (motion.attention.ATTENTION;
+    the caller's explicit choice, e.g. the webui's own optimisation), run in chunks under its row limit.
     schedule_owner: an object with `alphas_cumprod` (the webui's `shared.sd_model`) that receives the
     module's training schedule while active. On exit by any path the UNet's module tree, parameters,
     patched forwards and the schedule are exactly as before.
@@ -172,14 +178,30 @@ def inject_motion(unet: nn.Module, motion: MotionModuleSet, schedule_owner=None,
     if any(isinstance(m, MotionSite) for m in unet.modules()):
         raise AnimLongError("Motion modules are already injected into this UNet; finish or cancel the "
                             "running animation first.")
-    if attention != "auto" and attention not in ATTENTION:
-        raise AnimLongError(f"Unknown attention '{attention}': use one of auto, {', '.join(ATTENTION)}.")
-    pairs = match_sites(unet, motion)
+    check_attention(attention)
+    match_sites(unet, motion)   # refuse a module for another UNet before anything is copied
     parameter = next(unet.parameters())
-    motion.to(device=parameter.device, dtype=parameter.dtype)
-    motion.set_attention(choose_attention(attention, parameter.device))
-    slot = CallSlot()
+    with placed(motion, parameter.device, parameter.dtype) as running:
+        with _attention(running, choose_attention(attention)):
+            with _inserted(unet, running, match_sites(unet, running), schedule_owner) as injected:
+                yield injected
 
+
+@contextmanager
+def _attention(motion: MotionModuleSet, fn):
+    layers = [m for m in motion.modules() if isinstance(m, TemporalSelfAttention)]
+    saved = [layer.attention for layer in layers]
+    motion.set_attention(fn)
+    try:
+        yield
+    finally:
+        for layer, previous in zip(layers, saved):
+            layer.attention = previous
+
+
+@contextmanager
+def _inserted(unet: nn.Module, motion: MotionModuleSet, pairs, schedule_owner):
+    slot = CallSlot()
     saved_blocks: Dict[int, Tuple[nn.Module, "OrderedDict[str, nn.Module]"]] = {}
     saved_norms: List[Tuple[nn.Module, Dict]] = []
     saved_schedule = None

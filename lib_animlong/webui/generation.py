@@ -10,8 +10,9 @@ was. A model call whose rows are not whole blocks of frames (another extension's
 The webui catches exceptions raised by script hooks and carries on, which would give the user a silent
 still image; so a hook records its error and the first model call of the generation raises it instead.
 """
+import dataclasses
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 import torch
@@ -19,12 +20,15 @@ import torch
 from ..conditioning.pinning import image_pins
 from ..conditioning.prompt_travel import interpolate_conditioning, parse_prompt_travel
 from ..errors import AnimLongError
+from ..fitting import fit_options
 from ..motion.inject import inject_motion, training_alphas_cumprod
+from ..motion.placement import placed
 from ..noise import freenoise
 from ..sampling.windowed import WindowedDenoiser
 from .request import INFOTEXT_KEY, AnimRequest, infotext_value
 
 ENCODE_CHUNK = 8
+FIT_INFOTEXT_KEY = "AnimLong fit"   # what was fitted to the motion module's positional table, if anything
 
 
 @dataclass
@@ -36,14 +40,20 @@ class Generation:
     travel: Optional[Dict[int, str]] = None
     first_latent: Optional[torch.Tensor] = None
     last_latent: Optional[torch.Tensor] = None
+    attention: str = "sdpa"          # the temporal attention backend (the webui's own optimisation)
+    running: Any = None              # the motion module on the UNet's device/dtype while a pass samples
 
     @property
     def frames(self) -> int:
         return self.request.options.frames
 
 
-def begin(p, request: AnimRequest, load_motion) -> Generation:
-    """before_process: frames become the batch; the motion module and prompt travel are read."""
+def begin(p, request: AnimRequest, load_motion, attention_backend: Callable[[], str] = lambda: "sdpa"
+          ) -> Generation:
+    """before_process: frames become the batch; the motion module and prompt travel are read, the options
+    fitted to the module's positional table (recorded in the infotext), the attention backend chosen.
+
+    attention_backend: returns the engine's backend for the webui's own optimisation (webui.attention)."""
     generation = Generation(request)
     p.animlong = generation
     try:
@@ -52,7 +62,12 @@ def begin(p, request: AnimRequest, load_motion) -> Generation:
         p.do_not_save_samples = True
         generation.travel = parse_prompt_travel(p.prompt if isinstance(p.prompt, str) else "", generation.frames)
         generation.motion = load_motion(request.motion_module)
+        fitted = fit_options(request.options, generation.motion.spec.pe_length)
+        request = generation.request = dataclasses.replace(request, options=fitted.options)
+        generation.attention = attention_backend()
         p.extra_generation_params[INFOTEXT_KEY] = infotext_value(request, hasattr(p, "init_images"))
+        if fitted.adjustments:
+            p.extra_generation_params[FIT_INFOTEXT_KEY] = fitted.infotext()
     except Exception as error:   # kept, raised at the first model call
         generation.error = error
         raise
@@ -169,6 +184,7 @@ def _install(p, generation: Generation, state, noise, c, model_wrap) -> None:
                                                  or generation.last_latent is not None):
         pins = image_pins(options, noise.cpu(), generation.first_latent, generation.last_latent)
     webui_forward = model_wrap.forward
+    _place_for_pass(p.sampler, generation, unet)
 
     # The step comes from sigma on this pass's own ladder, not from on_cfg_denoiser's sampling_step: that is
     # set by the sampler's callback after each step (one behind from the second step on), counts from the
@@ -178,7 +194,8 @@ def _install(p, generation: Generation, state, noise, c, model_wrap) -> None:
             return webui_forward(x, sigma, **kwargs)   # not one of ours
         if not ladder:
             raise AnimLongError("AnimLong: the sampler did not ask for its sigmas; it is not supported.")
-        with inject_motion(unet, generation.motion) as injected:
+        motion = generation.motion if generation.running is None else generation.running
+        with inject_motion(unet, motion, attention=generation.attention) as injected:
             progress = _Progress(webui_forward, injected.slot, state)
             windowed = WindowedDenoiser(progress, injected.slot, options, num_frames=frames, sigmas=ladder[-1],
                                         pins=pins)
@@ -186,6 +203,23 @@ def _install(p, generation: Generation, state, noise, c, model_wrap) -> None:
             return windowed(x, sigma, **kwargs)
 
     model_wrap.forward = forward
+
+
+def _place_for_pass(sampler, generation: Generation, unet) -> None:
+    """The cached module stays on the CPU in its file's dtype; this pass's sampling (launch_sampling, per
+    sampler, so per pass) runs a copy on the UNet's device and dtype, released when it returns or raises."""
+    webui_launch = sampler.launch_sampling
+    parameter = next(unet.parameters())
+
+    def launch_sampling(steps, func):
+        with placed(generation.motion, parameter.device, parameter.dtype) as running:
+            generation.running = running
+            try:
+                return webui_launch(steps, func)
+            finally:
+                generation.running = None
+
+    sampler.launch_sampling = launch_sampling
 
 
 def _unet(sd_model):
