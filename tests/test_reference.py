@@ -148,7 +148,7 @@ def test_buffers_hold_only_frames_still_to_be_read_and_start_empty_every_step(vi
 
 
 def held_per_call(frames, closed_loop=False, steps=20):
-    """Frames the reference buffers hold after each call of every step of the default plan, through a real
+    """Frames the reference buffers hold after each call of every step of the anchored-shift plan, through a real
     temporal transformer, and the slots they were given: {step: (held after each call, slots)}."""
     module = TemporalTransformer(CHANNELS, pe_length=32).eval()
     for name, layer in module.named_modules():
@@ -163,7 +163,8 @@ def held_per_call(frames, closed_loop=False, steps=20):
             held.append((len(buffers.slots), buffers.capacity))
         return out
 
-    options = AnimationOptions(frames=frames, closed_loop=closed_loop)
+    options = AnimationOptions(frames=frames, closed_loop=closed_loop, schedule="anchored-shift",
+                               references="previous+anchors", global_steps=0.53)   # the schedule with buffers
     denoiser = WindowedDenoiser(model, slot, options, total_steps=steps)
     x = torch.randn(2 * frames, CHANNELS, 1, 1)
     result = {}
