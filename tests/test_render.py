@@ -202,8 +202,8 @@ def test_frames_64_with_context_32_is_fitted_to_the_positional_table_before_work
         return real(unet, motion, cond, uncond, alphas, shape, options, *args, **kwargs)
 
     monkeypatch.setattr(render, "sample_latents", watching)
-    assert run_cli("--frames", "64", "--context-length", "32", "--steps", "1", "--scale", "1", "--formats", "GIF",
-                   "--out", str(tmp_path)) == 0
+    assert run_cli("--frames", "64", "--context-length", "32", "--references", "previous+anchors", "--steps", "1",
+                   "--scale", "1", "--formats", "GIF", "--out", str(tmp_path)) == 0
     options = used["options"]
     # 32 own frames fill the sprite module's 32 positions: no room for references with unique positions
     assert (options.context_length, options.references) == (32, "none")
