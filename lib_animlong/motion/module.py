@@ -39,9 +39,12 @@ class MotionSpec:
 
 def sinusoid_table(length: int, channels: int) -> torch.Tensor:
     """The fixed sinusoid AnimateDiff uses: even channels sin, odd channels cos, shape (1, length, C)."""
-    position = torch.arange(length, dtype=torch.float64).unsqueeze(1)
-    div = torch.exp(torch.arange(0, channels, 2, dtype=torch.float64) * (-math.log(10000.0) / channels))
-    pe = torch.zeros(1, length, channels, dtype=torch.float64)
+    # device="cpu" explicitly: built under torch.device("meta") (inspect's shape checks) a meta arange pulls
+    # in torch._dynamo, seconds of imports
+    cpu = torch.device("cpu")
+    position = torch.arange(length, dtype=torch.float64, device=cpu).unsqueeze(1)
+    div = torch.exp(torch.arange(0, channels, 2, dtype=torch.float64, device=cpu) * (-math.log(10000.0) / channels))
+    pe = torch.zeros(1, length, channels, dtype=torch.float64, device=cpu)
     pe[0, :, 0::2] = torch.sin(position * div)
     pe[0, :, 1::2] = torch.cos(position * div)
     return pe.float()
