@@ -1,4 +1,4 @@
-"""`python -m lib_animlong <command>`: the headless entry points (inspect, render)."""
+"""`python -m lib_animlong <command>`: the headless entry points (inspect, render, plan)."""
 import argparse
 import importlib
 import sys
@@ -8,6 +8,7 @@ from .errors import AnimLongError
 COMMANDS = {
     "inspect": "Show what a motion-module file is (family, version, positional table, ...).",
     "render": "Render a long animation headless through the same engine the webui uses.",
+    "plan": "Show what the options will do: duration, windows per step, frames each window sees, the picture.",
 }
 
 
