@@ -15,6 +15,7 @@ import torch
 from . import kdiffusion
 from .errors import AnimLongError
 from .options import OUTPUT_FORMATS, AnimationOptions
+from .video import VideoSettings
 
 SAMPLERS = {"euler": "sample_euler", "euler_ancestral": "sample_euler_ancestral", "dpmpp_2m": "sample_dpmpp_2m"}
 
@@ -34,6 +35,7 @@ class RenderSettings:
     scale: int = 8                      # nearest-neighbour upscale of the saved frames (32 px is tiny)
     motion_module: Optional[Path] = None
     device: str = "cpu"                 # "cuda" where a GPU is present
+    video: Optional[VideoSettings] = None   # encoder settings (GIF dithering, MP4 CRF, ...); None: defaults
 
     def __post_init__(self):
         if self.sampler not in SAMPLERS:
@@ -145,7 +147,7 @@ def render(settings: RenderSettings, options: AnimationOptions, progress: bool =
         bar.close()
     frames = to_uint8(latent.decode(latents.cpu()), settings.scale)
     paths = save_video(list(frames), str(settings.out_dir), settings.name, settings.formats, fps=options.fps,
-                       params_text=parameters_text(settings, options))
+                       params_text=parameters_text(settings, options), settings=settings.video)
     return RenderResult(frames=frames, paths={fmt: Path(path) for fmt, path in paths.items()})
 
 
