@@ -86,6 +86,8 @@ def summary_response(body: Dict[str, Any], folders: Callable[[], Sequence[str]],
         except (AnimLongError, OSError) as error:
             answer["refused"] = str(error)
     summary = summarise(request.options, steps, step, module)
+    if answer["refused"]:          # the module could not be read: say so instead of "no module chosen"
+        summary.fitting = f"The motion module {request.motion_module} could not be read; see below."
     if summary.refused and not answer["refused"]:
         answer["refused"] = f"AnimLong: {summary.refused}"
     answer["summary"], answer["text"] = summary.as_dict(), plan_text(summary)
