@@ -144,3 +144,22 @@ def test_bad_video_settings_are_refused_naming_the_setting(webui):
     webui.shared.opts.data.update(animlong_webp_quality=400)
     with pytest.raises(AnimLongError, match="WebP quality"):
         settings.video_settings(webui.shared.opts)
+
+
+def test_every_control_has_an_elem_id_and_a_help_text_and_the_panel_names_them(webui):
+    import gradio as gr
+    from lib_animlong.webui.request import control_names
+    webui.add_motion_file()
+    for is_img2img in (False, True):
+        with gr.Blocks() as demo:
+            controls = webui.script(is_img2img).ui(is_img2img)
+        tab = "img2img" if is_img2img else "txt2img"
+        for name, control in zip(control_names(is_img2img), controls):
+            assert control.elem_id == f"script_{tab}_animlong_{name}"
+            if not isinstance(control, gr.Image):
+                assert getattr(control, "info", None), f"{name} has no help text"
+        panel = next(b for b in demo.blocks.values() if getattr(b, "elem_id", "") == f"script_{tab}_animlong_summary_html")
+        assert f'id="animlong_summary_{tab}"' in panel.value
+        assert "script_%s_animlong_frames" % tab in panel.value.replace("&quot;", '"')
+        ids = {getattr(b, "elem_id", None) for b in demo.blocks.values()}
+        assert {f"script_{tab}_animlong_copy_payload", f"script_{tab}_animlong_motion_lora_pick"} <= ids

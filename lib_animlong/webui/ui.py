@@ -65,7 +65,8 @@ def build(elem_id: Callable[[str], str], is_img2img: bool, module_choices: Seque
                 if name in wanted and f.metadata["advanced"]:
                     made[name] = _control(gr, f, elem_id)
         made["return_frames"] = gr.Checkbox(label="Also return the frames (API)", value=False, visible=False,
-                                            elem_id=elem_id("return_frames"))
+                                            elem_id=elem_id("return_frames"),
+                                            info="API only: every frame as a PNG after the video files.")
     refresh.click(fn=lambda: (gr.update(choices=list_modules()), gr.update(choices=list_loras())), inputs=[],
                   outputs=[made["motion_module"], pick])
     pick.select(fn=add_lora, inputs=[pick, made["motion_loras"]], outputs=[made["motion_loras"], pick])
