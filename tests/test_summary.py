@@ -113,3 +113,24 @@ def test_cli_plan_json(capsys):
     assert main(["plan", "--frames", "30", "--fps", "10", "--steps", "3", "--step", "1", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["duration_s"] == 3.0 and data["step"] == 0 and len(data["windows_per_step"]) == 3
+
+
+@pytest.mark.parametrize("version, table", [("v1", 24), ("v2", 32)])
+def test_the_module_header_gives_the_same_answer_as_inspect(tmp_path, version, table):
+    from lib_animlong.cli.inspect import describe
+    from lib_animlong.cli.plan import module_info
+    from lib_animlong.motion import synthetic
+    path = str(tmp_path / f"mm_{version}.safetensors")
+    synthetic.save(synthetic.random_state_dict(synthetic.sd15_spec(version, 32)), path)
+    info, full = module_info(path), describe(path)
+    assert (info.family, info.version, info.pe_length) == (full["family"], full["version"], full["pe_length"]) \
+        == ("SD1.5", version, table)
+
+
+def test_a_broken_module_file_is_refused_by_the_header_reader(tmp_path):
+    from lib_animlong.cli.plan import module_info
+    from lib_animlong.errors import AnimLongError
+    path = tmp_path / "broken.safetensors"
+    path.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
+    with pytest.raises(AnimLongError, match="corrupt"):
+        module_info(path)
