@@ -1,12 +1,13 @@
 """Load time and resident memory of a full-size v2-shaped motion module (453.2 M parameters, fp16).
 
-    .venv/bin/python benchmarks/bench_load.py
+    .venv/bin/python benchmarks/bench_load.py [--update]
 
 Writes a random v2 file as fp16 .safetensors and as fp16 .ckpt into a temporary folder, then measures in
 a fresh subprocess per case (so no case inherits another's memory): the first load through
 `load_motion_module`, and a second load of the same file through one `MotionCache`. The files were just
 written, so they are read from the page cache: the times are the loader's own cost, not the disk's.
-Prints the figures and writes the "Motion-module loading" section of benchmarks/RESULTS.md.
+Prints the figures and writes the "Motion-module loading" section to out/RESULTS.md, or with --update to the
+tracked benchmarks/RESULTS.md (other sections kept).
 """
 import json
 import os
@@ -25,6 +26,8 @@ from lib_animlong.motion import synthetic  # noqa: E402
 from lib_animlong.motion.loader import MotionCache, load_motion_module  # noqa: E402
 
 import results  # noqa: E402
+
+OUT = os.path.join(ROOT, "out", "RESULTS.md")   # where the figures go unless --update
 
 MIB = 1024 * 1024
 
@@ -81,7 +84,7 @@ def write_files(folder: str) -> dict:
     return paths
 
 
-def main() -> None:
+def main(update: bool = False) -> None:
     with tempfile.TemporaryDirectory(prefix="bench_load_") as folder:
         paths = write_files(folder)
         rows = []
@@ -105,7 +108,11 @@ def main() -> None:
                      f"{f['rss_after_mib']:.0f} | {f['rss_touched_mib']:.0f} | {f['peak_mib']:.0f} | {cached} |")
     body = "\n".join(lines) + "\n\nRun: `.venv/bin/python benchmarks/bench_load.py` (CPU, shared 2 cores).\n"
     print(body)
-    results.write_section("Motion-module loading", body)
+    path = results.PATH if update else OUT
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    results.write_section("Motion-module loading", body, path=path)
+    print(f"wrote the 'Motion-module loading' section of {path}"
+          + ("" if update else " (pass --update to write benchmarks/RESULTS.md)"))
 
 
 if __name__ == "__main__":
@@ -113,4 +120,7 @@ if __name__ == "__main__":
         torch.set_num_threads(1)
         print(json.dumps(measure(sys.argv[2], cached="--cached" in sys.argv)))
     else:
-        main()
+        unknown = [a for a in sys.argv[1:] if a != "--update"]
+        if unknown:
+            sys.exit(f"usage: bench_load.py [--update]; unknown argument {unknown[0]!r}")
+        main(update="--update" in sys.argv[1:])

@@ -1,8 +1,9 @@
 """Performance of the windowed path on the real ldm UNet with injected motion modules (CPU).
 
-    .venv/bin/python benchmarks/bench_perf.py [--quick]
+    .venv/bin/python benchmarks/bench_perf.py [--quick] [--update]
 
-Prints, and writes to the "Performance" section of benchmarks/RESULTS.md (other sections kept):
+Prints, and writes to the "Performance" section of out/RESULTS.md, or with --update of the tracked
+benchmarks/RESULTS.md (other sections kept):
 - peak resident memory of one global-phase and one local-phase step vs N (16, 64, 256, 1024 frames,
   context length 16) for the default schedule and two reference variants, each N in a fresh subprocess,
   measured above everything allocated before the step (model, latents, conditioning), with a fixed glibc
@@ -33,6 +34,8 @@ from lib_animlong.options import SCHEDULES, AnimationOptions  # noqa: E402
 from lib_animlong.sampling import WindowedDenoiser  # noqa: E402
 
 import results  # noqa: E402
+
+OUT = os.path.join(ROOT, "out", "RESULTS.md")   # where the figures go unless --update
 
 CONTEXT = 16
 STEPS = 20
@@ -240,11 +243,12 @@ def engine_overhead(frame_counts) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="N up to 256, fewer repeats")
+    parser.add_argument("--update", action="store_true", help="write benchmarks/RESULTS.md, not out/RESULTS.md")
     parser.add_argument("--memory-child", type=int, nargs=2, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(1)
     if args.memory_child:
         print(json.dumps(memory_child(*args.memory_child)))
@@ -293,7 +297,11 @@ def main() -> int:
         "### Wall time\n\n" + timing,
         "### Frames pushed per frame per step (30 steps)\n\n" + costs,
     ])
-    results.write_section("Performance", body)
+    path = results.PATH if args.update else OUT
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    results.write_section("Performance", body, path=path)
+    print(f"wrote the 'Performance' section of {path}"
+          + ("" if args.update else " (pass --update to write benchmarks/RESULTS.md)"))
     return 0
 
 

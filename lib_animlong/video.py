@@ -5,7 +5,10 @@ bundled with imageio-ffmpeg for MP4, so nothing else has to be installed. Works 
 webui's) as well as newer Pillow: only APIs that exist in both are used.
 """
 import base64
+import errno
 import os
+import secrets
+import shutil
 import struct
 import subprocess
 import tempfile
@@ -55,38 +58,66 @@ class VideoSettings:
 
 def save_video(frames: Sequence, folder: str, basename: str, formats: Iterable[str] = ("GIF", "MP4"),
                fps: float = 8, params_text: Optional[str] = None,
-               settings: Optional[VideoSettings] = None) -> Dict[str, str]:
+               settings: Optional[VideoSettings] = None, overwrite: bool = True) -> Dict[str, str]:
     """Write `frames` in each of `formats` into `folder`; returns {format: path}.
 
     PNG frames go to `<folder>/<basename>-frames/<basename>-00000.png` ... and the returned path is that
     folder. `params_text` (the generation parameters) is embedded where the format has a place for it.
+
+    Every format is first written aside, under a hidden `.<name>.part-<random>` name in the same folder;
+    only when all are complete are they renamed into place. So files appear whole or not at all, and an
+    error or an interrupt (KeyboardInterrupt) while writing removes the partial copies and leaves every
+    earlier file of the same names as it was (no mix of new and old formats). With `overwrite=False` an
+    existing file or folder of one of the names is never replaced: AnimLongError, before anything is
+    written. Raises AnimLongError for bad input and for anything that cannot be written.
     """
     settings = settings or VideoSettings()
     wanted = _normalise_formats(formats)
     size = _check_frames(frames)
     _require(fps > 0, f"FPS must be positive, got {fps}.")
+    check_output_folder(folder)
+    writers = {"GIF": _write_gif, "MP4": _write_mp4, "WEBP": _write_webp}
+    targets = {fmt: os.path.join(folder, f"{basename}-frames" if fmt == "PNG" else basename + _EXTENSIONS[fmt])
+               for fmt in wanted}
+    if not overwrite:
+        for fmt, path in targets.items():
+            if os.path.lexists(path):
+                raise _write_error(fmt if fmt != "PNG" else "PNG frames", path,
+                                   FileExistsError(errno.EEXIST, "a file or folder of that name already exists"))
+    asides: Dict[str, str] = {}
+    try:
+        for fmt, path in targets.items():
+            try:
+                if fmt == "PNG":
+                    asides[fmt] = _aside(path)
+                    os.mkdir(asides[fmt])
+                    _write_png_frames(frames, asides[fmt], basename, params_text)
+                else:
+                    asides[fmt] = _reserve(path)
+                    writers[fmt](frames, size, asides[fmt], fps, params_text, settings)
+            except (OSError, RuntimeError) as e:  # RuntimeError: ffmpeg exited with an error
+                raise _write_error(fmt if fmt != "PNG" else "PNG frames", path, e) from e
+        for fmt in list(asides):
+            try:
+                _publish(asides[fmt], targets[fmt], overwrite)
+            except OSError as e:
+                raise _write_error(fmt if fmt != "PNG" else "PNG frames", targets[fmt], e) from e
+            del asides[fmt]
+    finally:
+        for aside in asides.values():
+            _discard(aside)
+    return targets
+
+
+def check_output_folder(folder: str) -> None:
+    """Create `folder` if needed and prove it takes a new file (created and removed at once); raises
+    AnimLongError naming the folder and the system's reason otherwise. Cheap: call it before long work."""
     try:
         os.makedirs(folder, exist_ok=True)
+        probe = _reserve(os.path.join(folder, "write-test"))
+        os.remove(probe)
     except OSError as e:
         raise _write_error("the output folder", folder, e) from e
-    writers = {"GIF": _write_gif, "MP4": _write_mp4, "WEBP": _write_webp}
-    written = {}
-    for fmt in wanted:
-        if fmt == "PNG":
-            path = os.path.join(folder, f"{basename}-frames")
-            try:
-                _write_png_frames(frames, path, basename, params_text)
-            except OSError as e:
-                raise _write_error("PNG frames", path, e) from e
-        else:
-            path = os.path.join(folder, basename + _EXTENSIONS[fmt])
-            try:
-                writers[fmt](frames, size, path, fps, params_text, settings)
-            except (OSError, RuntimeError) as e:  # RuntimeError: ffmpeg exited with an error
-                _remove_quietly(path)
-                raise _write_error(fmt, path, e) from e
-        written[fmt] = path
-    return written
 
 
 def encode_base64(path: str) -> str:
@@ -159,6 +190,59 @@ def _remove_quietly(path: str):
         os.remove(path)
     except OSError:
         pass
+
+
+def _aside(path: str) -> str:
+    """A hidden name next to `path`, same extension (ffmpeg picks its container from it)."""
+    folder, name = os.path.split(path)
+    stem, extension = os.path.splitext(name)
+    return os.path.join(folder, f".{stem}.part-{secrets.token_hex(4)}{extension}")
+
+
+def _reserve(path: str) -> str:
+    """Create an empty hidden file next to `path` (exclusively, so no other writer shares it); its name."""
+    while True:
+        aside = _aside(path)
+        try:
+            with open(aside, "xb"):
+                return aside
+        except FileExistsError:
+            continue
+
+
+def _discard(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        _remove_quietly(path)
+
+
+def _publish(aside: str, path: str, overwrite: bool) -> None:
+    """Rename the finished `aside` (a file or a folder) to `path`. A file replaces an earlier one in one
+    step (os.replace); with overwrite=False it is linked in, which fails rather than replace a file that
+    appeared meanwhile. An earlier folder is moved aside first and removed only once the new one is in
+    place (moved back if that fails)."""
+    if not os.path.isdir(aside):
+        if overwrite:
+            os.replace(aside, path)
+        else:
+            os.link(aside, path)
+            os.remove(aside)
+        return
+    old = None
+    if os.path.lexists(path):
+        if not overwrite:
+            raise FileExistsError(errno.EEXIST, "a folder of that name already exists", path)
+        old = _aside(path)
+        os.rename(path, old)
+    try:
+        os.rename(aside, path)
+    except BaseException:
+        if old is not None:
+            os.rename(old, path)
+        raise
+    if old is not None:
+        _discard(old)
 
 
 # ---- GIF ------------------------------------------------------------------------------------------------
@@ -328,7 +412,7 @@ def _write_webp(frames, size, path, fps, params_text, settings: VideoSettings):
 # ---- PNG frames -----------------------------------------------------------------------------------------
 
 def _write_png_frames(frames, folder, basename, params_text):
-    os.makedirs(folder, exist_ok=True)
+    """Numbered PNG files into `folder` (which exists)."""
     info = None
     if params_text:
         info = PngImagePlugin.PngInfo()

@@ -42,3 +42,22 @@ def test_bad_noise_options_are_refused_by_name():
         frame_noise(1, 0, SHAPE)
     with pytest.raises(AnimLongError, match="FreeNoise"):
         freenoise(frame_noise(1, 4, SHAPE), 0, 4, 1)
+
+
+def test_ancestral_noise_of_a_frame_is_the_same_whatever_the_length_and_not_its_initial_noise():
+    from lib_animlong.noise import ancestral_noise_sampler
+    short, long = ancestral_noise_sampler(9, range(16), SHAPE), ancestral_noise_sampler(9, range(32), SHAPE)
+    initial = frame_noise(9, 32, SHAPE)
+    for _ in range(3):                                   # three sampler steps
+        a, b = short(1.0, 0.5), long(1.0, 0.5)
+        assert a.shape == (16,) + SHAPE and b.shape == (32,) + SHAPE
+        assert torch.equal(a, b[:16])
+        assert not any(torch.equal(b[i], initial[i]) for i in range(32))
+    # a clip of some frames (keyframes first) draws each frame's own stream
+    sparse = ancestral_noise_sampler(9, [0, 5, 31], SHAPE)(1.0, 0.5)
+    first = ancestral_noise_sampler(9, range(32), SHAPE)(1.0, 0.5)
+    assert torch.equal(sparse, first[[0, 5, 31]])
+    # the stream continues after the initial draw of frame_noise, like the webui's per-image generators
+    generator = torch.Generator("cpu").manual_seed(9 + 5)
+    torch.randn(SHAPE, generator=generator)
+    assert torch.equal(first[5], torch.randn(SHAPE, generator=generator))

@@ -287,3 +287,82 @@ def test_a_format_that_cannot_be_written_is_reported(tmp_path, fmt, name):
     with pytest.raises(AnimLongError) as e:
         save_video(moving_square(2), str(tmp_path), "x", formats=[fmt])
     assert f"Could not write {fmt} to {tmp_path / name}" in str(e.value)
+
+
+# ---- whole files or none --------------------------------------------------------------------------------
+
+def tree(folder):
+    """{relative path: bytes} of every file under `folder`, hidden ones included."""
+    found = {}
+    for root, _, files in os.walk(folder):
+        for name in files:
+            path = os.path.join(root, name)
+            found[os.path.relpath(path, folder)] = open(path, "rb").read()
+    return found
+
+
+WRITERS = {"GIF": "_write_gif", "MP4": "_write_mp4", "WEBP": "_write_webp", "PNG": "_write_png_frames"}
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "MP4", "WEBP", "PNG"])
+def test_an_interrupted_write_keeps_the_earlier_file_and_leaves_no_partial_one(tmp_path, monkeypatch, fmt):
+    from lib_animlong import video
+    save_video(moving_square(12), str(tmp_path), "clip", formats=[fmt], params_text="first")
+    before = tree(tmp_path)
+    assert before and not any(os.path.basename(name).startswith(".") for name in before)
+    real = getattr(video, WRITERS[fmt])
+    written = []
+
+    def interrupted(*args):
+        """The real writer, then Ctrl-C with its output cut short (as if it came mid-write)."""
+        real(*args)
+        where = args[1] if fmt == "PNG" else args[2]     # (frames, folder, ...) / (frames, size, path, ...)
+        target = where if os.path.isfile(where) else os.path.join(where, sorted(os.listdir(where))[-1])
+        with open(target, "r+b") as handle:
+            handle.truncate(40)
+        written.append(where)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(video, WRITERS[fmt], interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        save_video(moving_square(12, width=31), str(tmp_path), "clip", formats=[fmt], params_text="second")
+    assert written                           # the writer ran and left a cut file where it was told to write
+    assert tree(tmp_path) == before          # same names, same bytes, nothing hidden left behind
+
+
+def test_a_finished_write_replaces_the_earlier_file_unless_told_not_to(tmp_path):
+    first = save_video(moving_square(4), str(tmp_path), "clip", formats=["GIF", "PNG"])
+    save_video(moving_square(6), str(tmp_path), "clip", formats=["GIF", "PNG"])
+    assert Image.open(first["GIF"]).n_frames == 6 and len(os.listdir(first["PNG"])) == 6
+    before = tree(tmp_path)
+    for fmt in ("GIF", "PNG"):
+        with pytest.raises(AnimLongError, match="already exists"):
+            save_video(moving_square(3), str(tmp_path), "clip", formats=[fmt], overwrite=False)
+    assert tree(tmp_path) == before
+    fresh = save_video(moving_square(3), str(tmp_path), "other", formats=["GIF", "PNG"], overwrite=False)
+    assert Image.open(fresh["GIF"]).n_frames == 3 and len(os.listdir(fresh["PNG"])) == 3
+    assert not [name for name in tree(tmp_path) if os.path.basename(name).startswith(".")]
+
+
+def test_the_output_folder_check_creates_the_folder_and_leaves_it_empty(tmp_path):
+    from lib_animlong.video import check_output_folder
+    check_output_folder(str(tmp_path / "a" / "b"))
+    assert os.listdir(str(tmp_path / "a" / "b")) == []
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(AnimLongError, match="writable"):
+        check_output_folder(str(blocker / "out"))
+
+
+def test_a_failed_format_publishes_none_of_the_others(tmp_path, monkeypatch):
+    from lib_animlong import video
+    save_video(moving_square(4), str(tmp_path), "clip", formats=["GIF", "MP4", "PNG"])
+    before = tree(tmp_path)
+
+    def failing(*args):
+        raise RuntimeError("ffmpeg failed (disk full)")
+
+    monkeypatch.setattr(video, "_write_mp4", failing)       # GIF written first, then MP4 fails
+    with pytest.raises(AnimLongError, match="disk full"):
+        save_video(moving_square(6), str(tmp_path), "clip", formats=["GIF", "MP4", "PNG"])
+    assert tree(tmp_path) == before

@@ -1,10 +1,10 @@
-"""`python -m lib_animlong inspect FILE [--json]`: what a motion-module file is, or why it is refused."""
+"""`python -m lib_animlong inspect FILE [--json]`: what a motion-module file is, or why it is refused.
+
+torch and the loader are imported by describe(), so `--help` answers at once."""
 import json
 import os
 
 from ..errors import AnimLongError
-from ..motion.formats import normalise, recognise
-from ..motion.loader import read_state_dict
 
 
 def add_arguments(parser) -> None:
@@ -13,6 +13,8 @@ def add_arguments(parser) -> None:
 
 
 def describe(path: str) -> dict:
+    from ..motion.formats import normalise, recognise
+    from ..motion.loader import read_state_dict
     state = read_state_dict(path)
     recognised = recognise(state)
     dtypes = sorted({str(v.dtype).replace("torch.", "") for v in state.values()})

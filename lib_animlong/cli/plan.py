@@ -10,9 +10,7 @@ import os
 from pathlib import Path
 
 from ..errors import AnimLongError
-from ..motion.formats import recognise
 from ..options import AnimationOptions, option_fields
-from ..summary import ModuleInfo, plan_png, plan_text, summarise
 
 IMG2IMG_ONLY = ("first_frame_strength", "last_frame_strength")
 
@@ -40,10 +38,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                    help=help_text)
 
 
-def module_info(path: Path) -> ModuleInfo:
+def module_info(path: Path):
     """What `inspect` reads from a motion-module file, as the summary needs it. A .safetensors file is
     recognised from its header alone (names and shapes as `meta` tensors: no weights read, milliseconds for
     a 1.8 GB file); other containers are read as `inspect` reads them."""
+    from ..motion.formats import recognise
+    from ..summary import ModuleInfo
     name = os.path.basename(str(path))
     if str(path).lower().endswith(".safetensors"):
         recognised = recognise(_header_state(str(path)))
@@ -70,6 +70,7 @@ def _header_state(path: str):
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..summary import ModuleInfo, plan_png, plan_text, summarise
     given = {f.name: getattr(args, f.name) for f in option_fields()
              if f.name not in IMG2IMG_ONLY and getattr(args, f.name) is not None}
     options = AnimationOptions.from_dict(given)

@@ -26,8 +26,8 @@ def tokenize(prompt: str) -> List[int]:
             raise AnimLongError(
                 f"The small sprite model does not know the word {word!r}. It knows colours "
                 f"({', '.join(COLOURS)}), shapes ({', '.join(SHAPES)}) and backgrounds "
-                f"({', '.join(BACKGROUNDS)}), e.g. \"red circle on gray\". Pass --checkpoint for a real "
-                "Stable Diffusion model.")
+                f"({', '.join(BACKGROUNDS)}), e.g. \"red circle on gray\". Prompts for real Stable Diffusion "
+                "models render in the AUTOMATIC1111 extension.")
         chosen[slot] = word
     return [VOCABULARY.index(chosen[slot]) for slot, _ in SLOTS]
 

@@ -53,8 +53,8 @@ def load_motion_model(path: Optional[Path] = None):
         raise AnimLongError(
             f"{path.name} is a {spec.family} {spec.version} motion module for a UNet with channels "
             f"{list(spec.down_channels)}; it does not fit the small sprite model (channels "
-            f"{list(ours.down_channels)}). A real AnimateDiff module needs its Stable Diffusion 1.5 checkpoint "
-            "(--checkpoint).")
+            f"{list(ours.down_channels)}). A real AnimateDiff module needs a Stable Diffusion 1.5 checkpoint: use it "
+            "in the AUTOMATIC1111 extension.")
     return loaded.motion
 
 
