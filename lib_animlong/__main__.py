@@ -1,4 +1,4 @@
-"""`python -m lib_animlong <command>`: the headless entry points (inspect, render).
+"""`python -m lib_animlong <command>`: the headless entry points (inspect, render, plan).
 
 Only the standard library is imported up front (torch takes a second or more to import): `--help`
 answers at once, and each command imports what it needs when it runs. Ctrl-C ends with one line and exit
@@ -13,6 +13,7 @@ from .errors import AnimLongError
 COMMANDS = {
     "inspect": "Show what a motion-module file is (family, version, positional table, ...).",
     "render": "Render a long animation headless through the same engine the webui uses.",
+    "plan": "Show what the options will do: duration, windows per step, frames each window sees, the picture.",
 }
 INTERRUPTED = 130   # the shell's status for a command ended by SIGINT (128 + 2)
 

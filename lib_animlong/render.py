@@ -23,6 +23,7 @@ from . import kdiffusion
 from .errors import AnimLongError
 from .fitting import fit_options
 from .options import OUTPUT_FORMATS, AnimationOptions
+from .video import VideoSettings
 
 SAMPLERS = {"euler": "sample_euler", "euler_ancestral": "sample_euler_ancestral", "dpmpp_2m": "sample_dpmpp_2m"}
 ANCESTRAL_SAMPLERS = ("euler_ancestral",)   # samplers that add fresh noise at every step
@@ -49,6 +50,7 @@ class RenderSettings:
     motion_module: Optional[Path] = None
     device: str = "cpu"                 # "cuda" where a GPU is present
     threads: int = 0                    # CPU threads for torch; 0: adapt to the cores other programs leave free
+    video: Optional[VideoSettings] = None   # encoder settings (GIF dithering, MP4 CRF, ...); None: defaults
 
     def __post_init__(self):
         if self.sampler not in SAMPLERS:
@@ -244,7 +246,7 @@ def render(settings: RenderSettings, options: AnimationOptions, progress: bool =
     frames = to_uint8(latent.decode(latents.cpu()), settings.scale)
     written = time.perf_counter()
     paths = save_video(list(frames), str(settings.out_dir), settings.name, settings.formats, fps=options.fps,
-                       params_text=parameters_text(settings, options))
+                       params_text=parameters_text(settings, options), settings=settings.video)
     seconds["write"] = time.perf_counter() - written
     return RenderResult(frames=frames, paths={fmt: Path(path) for fmt, path in paths.items()}, options=options,
                         seconds=seconds, adjustments=fitted.adjustments)

@@ -10,7 +10,7 @@ from modules import script_callbacks, scripts, shared
 
 from lib_animlong.errors import AnimLongError
 from lib_animlong.motion.loader import MotionCache
-from lib_animlong.webui import attention, generation, motion_files, outputs, request, settings
+from lib_animlong.webui import attention, generation, motion_files, motion_loras, outputs, request, routes, settings
 
 EXTENSION_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -19,6 +19,7 @@ class AnimLongScript(scripts.Script):
     def __init__(self):
         super().__init__()
         self.motion_cache = MotionCache()   # the last module loaded, reused while its file is unchanged
+        self.lora_cache = {}                # (module path, mtime, loras) -> the module with the MotionLoRAs added
 
     def title(self):
         return "AnimLong"
@@ -29,7 +30,8 @@ class AnimLongScript(scripts.Script):
     def ui(self, is_img2img):
         from lib_animlong.webui import ui
         controls, self.infotext_fields = ui.build(self.elem_id, is_img2img, self._module_names(),
-                                                  settings.default_formats(shared.opts), self._module_names)
+                                                  settings.default_formats(shared.opts), self._module_names,
+                                                  self._lora_names)
         self.paste_field_names = [request.INFOTEXT_KEY]
         return controls
 
@@ -39,8 +41,26 @@ class AnimLongScript(scripts.Script):
     def _module_names(self):
         return motion_files.list_motion_modules(self._folders())
 
-    def _load_motion(self, name):
-        return self.motion_cache.get(motion_files.resolve(name, self._folders())).motion
+    def _lora_folders(self):
+        return motion_loras.lora_folders(EXTENSION_ROOT, _webui_lora_dir())
+
+    def _lora_names(self):
+        return motion_loras.list_motion_loras(self._lora_folders())
+
+    def _load_motion(self, name, loras=()):
+        """The cached module, or (with MotionLoRAs) a copy with them added; the cache itself is never changed."""
+        path = motion_files.resolve(name, self._folders())
+        motion = self.motion_cache.get(path).motion
+        if not loras:
+            return motion
+        folders = self._lora_folders()
+        key = (path, os.path.getmtime(path), loras,
+               tuple(os.path.getmtime(motion_loras.resolve_lora(n, folders)) for n, _ in loras))
+        if key not in self.lora_cache:
+            self.lora_cache.clear()          # one merged copy at a time (a module is hundreds of MB)
+            self.lora_cache[key] = motion_loras.with_motion_loras(
+                motion, loras, lambda lora: motion_loras.resolve_lora(lora, folders))
+        return self.lora_cache[key]
 
     def before_process(self, p, *args):
         try:
@@ -51,7 +71,7 @@ class AnimLongScript(scripts.Script):
                 raise
             return
         if req.enable:
-            generation.begin(p, req, self._load_motion, _attention_backend)
+            generation.begin(p, req, lambda name: self._load_motion(name, req.motion_loras), _attention_backend)
 
     def process(self, p, *args):
         current = getattr(p, "animlong", None)
@@ -86,6 +106,40 @@ class AnimLongScript(scripts.Script):
         processed.index_of_first_image = 0
         processed.comments = "\n".join([processed.comments] + notes if processed.comments else notes)
         p.animlong_videos = outputs.video_paths(results)
+        # the page's player reads these from the generation info (Processed.js()); the API's "info" has them too
+        # (Processed holds p's dict itself; written after the infotexts, so no file's parameters carry it)
+        p.extra_generation_params[VIDEOS_KEY] = routes.video_links(p.animlong_videos, _file_url)
+
+
+VIDEOS_KEY = "AnimLong videos"
+
+
+def _webui_lora_dir() -> str:
+    lora_dir = getattr(shared.cmd_opts, "lora_dir", "") or ""
+    if not lora_dir:
+        try:
+            from modules import paths
+            lora_dir = os.path.join(paths.models_path, "Lora")
+        except (ImportError, AttributeError):
+            lora_dir = ""
+    return lora_dir
+
+
+def _file_url(path: str) -> str:
+    """A URL the page can load: the webui's own `file=` form, with the file allowed for this session."""
+    try:
+        from modules import ui_tempdir
+        from modules.ui_gradio_extensions import webpath
+        if getattr(shared, "demo", None) is not None:
+            ui_tempdir.register_tmp_file(shared.demo, path)
+        return webpath(path)
+    except (ImportError, AttributeError, OSError):
+        return "file=" + os.path.abspath(path)
+
+
+def _app_started(demo, app):
+    routes.register(app, lambda: motion_files.motion_folders(EXTENSION_ROOT, settings.motion_folder(shared.opts)),
+                    lambda: settings.default_formats(shared.opts))
 
 
 def _attention_backend() -> str:
@@ -100,3 +154,4 @@ def _asks_for_animation(args) -> bool:
 
 
 script_callbacks.on_ui_settings(lambda: settings.register(shared))
+script_callbacks.on_app_started(_app_started)

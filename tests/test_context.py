@@ -267,3 +267,15 @@ def test_anchored_shift_spans_the_video_in_the_noisiest_steps_then_goes_local():
     hub = plan(0, STEPS, 64, o)[0].frames
     assert all(set(hub) & set(w.references) for w in plan(0, STEPS, 64, o)[1:])
     assert all(max(spans(step, o.replace(global_steps=0.0))) < 16 for step in range(STEPS))
+
+
+def test_the_default_overlap_fits_short_context_lengths_and_a_chosen_one_is_refused():
+    for schedule in ("overlap", "uniform"):
+        for context in (2, 3, 4):
+            options = AnimationOptions(frames=24, context_length=context, schedule=schedule)
+            for step in range(STEPS):
+                windows = plan(step, STEPS, 24, options)
+                assert {f for w in windows for f in w.frames} == set(range(24))
+                assert all(len(w.frames) <= context for w in windows)
+        with pytest.raises(AnimLongError, match="'overlap' \\(6\\)"):
+            plan(0, STEPS, 24, AnimationOptions(frames=24, context_length=4, overlap=6, schedule=schedule))

@@ -58,6 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     output.add_argument("--name", default="animlong", help="file name stem")
     output.add_argument("--scale", type=int, default=8, help="nearest-neighbour upscale of the saved frames")
     output.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_video_arguments(parser.add_argument_group("video encoding (as in Settings > Long animation)"))
     animation = parser.add_argument_group("animation (AnimationOptions)")
     for f in headless_fields():
         meta = f.metadata
@@ -70,6 +71,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             animation.add_argument(flag(f.name), dest=f.name, type=f.type, choices=meta["choices"], default=None,
                                    help=help_text)
 
+
+def add_video_arguments(group) -> None:
+    """The encoder choices the README documents, one flag each (defaults: VideoSettings')."""
+    from ..video import EVEN_SIZE_MODES, GIF_DITHERS, GIF_PALETTES, VideoSettings
+    d = VideoSettings()
+    group.add_argument("--gif-palette", choices=GIF_PALETTES, default=d.gif_palette, help="one palette for the "
+                       f"whole GIF or one per frame (default: {d.gif_palette})")
+    group.add_argument("--gif-dither", choices=GIF_DITHERS, default=d.gif_dither,
+                       help=f"GIF dithering (default: {d.gif_dither})")
+    group.add_argument("--mp4-crf", type=int, default=d.mp4_crf, help=f"MP4 CRF, 0 lossless .. 51 worst (default: "
+                       f"{d.mp4_crf})")
+    group.add_argument("--mp4-preset", default=d.mp4_preset, help=f"libx264 preset (default: {d.mp4_preset})")
+    group.add_argument("--even-size", choices=EVEN_SIZE_MODES, default=d.even_size,
+                       help=f"MP4 odd width/height: pad one edge pixel or crop one (default: {d.even_size})")
+    group.add_argument("--webp-quality", type=int, default=d.webp_quality,
+                       help=f"WebP quality 0..100 (default: {d.webp_quality})")
+    group.add_argument("--webp-lossless", action="store_true", help="lossless WebP")
+    group.add_argument("--loop", type=int, default=d.loop, help="GIF / WebP loop count, 0 forever (default: 0)")
+
+
+def video_settings(args: argparse.Namespace):
+    from ..video import VideoSettings
+    return VideoSettings(loop=args.loop, gif_palette=args.gif_palette, gif_dither=args.gif_dither,
+                         mp4_crf=args.mp4_crf, mp4_preset=args.mp4_preset, even_size=args.even_size,
+                         webp_quality=args.webp_quality, webp_lossless=args.webp_lossless)
 
 def flag(name: str) -> str:
     """The CLI flag of an AnimationOptions field: context_length -> --context-length."""
@@ -116,7 +142,7 @@ def _run(args: argparse.Namespace) -> int:
         prompt=args.prompt, negative_prompt=args.negative_prompt, seed=args.seed, steps=args.steps,
         cfg_scale=args.cfg_scale, sampler=args.sampler, out_dir=args.out, name=args.name, scale=args.scale,
         formats=tuple(f.strip().upper() for f in args.formats.split(",") if f.strip()),
-        motion_module=args.motion_module, device=args.device, threads=args.threads)
+        motion_module=args.motion_module, device=args.device, threads=args.threads, video=video_settings(args))
     result = render(settings, options, progress=not args.quiet)
     for name, before in options.to_dict().items():
         after = getattr(result.options, name)

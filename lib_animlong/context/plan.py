@@ -34,7 +34,7 @@ def recipe_for(options: AnimationOptions, num_frames: int, total_steps: int) -> 
     previous_refs = (budget // 4 if anchors else budget) if previous else 0
     anchored = layout == "anchored" and not keyframes    # pinned keyframes already hold the whole video
     return Recipe(
-        layout=layout, loop=options.closed_loop, overlap=options.overlap, stride=FREENOISE_STRIDE,
+        layout=layout, loop=options.closed_loop, overlap=overlap_for(options), stride=FREENOISE_STRIDE,
         fuse=options.fuse_weights, phase_law=options.phase_law, own=length,
         anchor_stride=(options.anchor_stride or length) if anchors else 0,
         previous_refs=previous_refs, anchor_refs=budget - previous_refs if anchors else 0,
@@ -49,12 +49,22 @@ def _pinned_keyframes(options: AnimationOptions, num_frames: int) -> Tuple[int, 
     return tuple(keyframe_indices(num_frames, keyframe_stride(options)))
 
 
+def overlap_for(options: AnimationOptions) -> int:
+    """The overlap (frames) the windows use: the default (4) becomes a quarter of a context length too short
+    for it (context 4 -> 1), so the default works at every context length; a chosen overlap is kept as is
+    (and refused by _check when it does not fit)."""
+    default = AnimationOptions.__dataclass_fields__["overlap"].default
+    if options.overlap == default and options.overlap >= options.context_length:
+        return options.context_length // 4
+    return options.overlap
+
+
 def _check(step: int, total_steps: int, num_frames: int, options: AnimationOptions) -> None:
     if num_frames < 1:
         raise AnimLongError(f"Option 'frames' must be at least 1 to plan windows; got {num_frames}.")
     if not 0 <= step < max(total_steps, 1):
         raise AnimLongError(f"Denoising step {step} is outside 0..{total_steps - 1}; the sampler and the "
                             "window plan disagree on the number of steps.")
-    if options.schedule in ("overlap", "uniform") and options.overlap >= options.context_length:
+    if options.schedule in ("overlap", "uniform") and overlap_for(options) >= options.context_length:
         raise AnimLongError(f"Option 'overlap' ({options.overlap}) must be smaller than 'context_length' "
                             f"({options.context_length}); lower the overlap.")

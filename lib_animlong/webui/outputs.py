@@ -6,7 +6,7 @@ folder that cannot be written is reported in the comments and the frames are sti
 import datetime
 import os
 from dataclasses import dataclass
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from ..errors import AnimLongError
 from ..video import VideoSettings, encode_base64, save_video
@@ -20,6 +20,7 @@ class OutputSettings:
     mp4_crf: int = 18
     gif_palette: str = "global"
     save_frames: bool = False       # also write PNG frames
+    video: Optional[VideoSettings] = None   # every encoder setting (Settings > Long animation); None: the above
 
 
 def output_folder(outpath_samples: str, settings: OutputSettings, today: datetime.date) -> str:
@@ -31,7 +32,7 @@ def write_videos(frames: Sequence, infotexts: Sequence[str], seeds: Sequence[int
                  formats: Sequence[str], fps: int, folder: str, settings: OutputSettings):
     """[(frames of the video, {format: path})]; a write failure leaves {} for that video and a note."""
     formats = list(formats) + (["PNG"] if settings.save_frames and "PNG" not in formats else [])
-    video_settings = VideoSettings(mp4_crf=settings.mp4_crf, gif_palette=settings.gif_palette)
+    video_settings = settings.video or VideoSettings(mp4_crf=settings.mp4_crf, gif_palette=settings.gif_palette)
     results, notes = [], []
     for start in range(0, len(frames) - frames_per_video + 1, frames_per_video):
         clip = list(frames[start:start + frames_per_video])

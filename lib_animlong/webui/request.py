@@ -9,10 +9,11 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import AnimLongError
 from ..options import OUTPUT_FORMATS, AnimationOptions, option_fields
+from .motion_loras import format_motion_loras, parse_motion_loras
 
 # Arguments that are not AnimationOptions fields, with their defaults.
 ADAPTER_DEFAULTS = {"enable": False, "motion_module": "", "formats": None, "return_frames": False,
-                    "last_frame": None}
+                    "last_frame": None, "motion_loras": None}
 IMG2IMG_ONLY = ("first_frame_strength", "last_frame_strength", "last_frame")
 HEADLESS_ONLY = ("keyframes_first", "keyframe_stride")   # two sampling passes: the headless renderer only
 INFOTEXT_KEY = "AnimLong"
@@ -26,6 +27,7 @@ class AnimRequest:
     options: AnimationOptions
     return_frames: bool = False
     last_frame: Any = None      # img2img: an optional PIL image pinned as the last frame
+    motion_loras: Tuple[Tuple[str, float], ...] = ()   # MotionLoRA (file name, strength), applied in order
 
 
 def control_names(is_img2img: bool) -> List[str]:
@@ -34,7 +36,7 @@ def control_names(is_img2img: bool) -> List[str]:
     names += [f.name for f in option_fields()
               if f.name not in HEADLESS_ONLY and (is_img2img or f.name not in IMG2IMG_ONLY)]
     names += ["last_frame"] if is_img2img else []
-    return names + ["return_frames"]
+    return names + ["motion_loras", "return_frames"]
 
 
 def parse_args(args: Sequence[Any], is_img2img: bool, default_formats: Sequence[str] = ("GIF", "MP4")
@@ -73,7 +75,8 @@ def _request(values: Dict[str, Any], default_formats: Sequence[str]) -> AnimRequ
         raise AnimLongError(f"AnimLong: {error}") from error
     return AnimRequest(enable=enable, motion_module=module, formats=formats, options=options,
                        return_frames=_bool("return_frames", values.get("return_frames", False)),
-                       last_frame=_image("last_frame", values.get("last_frame")))
+                       last_frame=_image("last_frame", values.get("last_frame")),
+                       motion_loras=parse_motion_loras(values.get("motion_loras")))
 
 
 def _image(name: str, value: Any):
@@ -130,6 +133,8 @@ def _formats(value: Any, default_formats: Sequence[str]) -> Tuple[str, ...]:
 def infotext_value(request: AnimRequest, is_img2img: bool) -> str:
     names = control_names(is_img2img)
     parts = [f"module={request.motion_module}", f"formats={'+'.join(request.formats)}"]
+    if request.motion_loras:
+        parts.append(f"motion_loras={format_motion_loras(request.motion_loras)}")
     parts += [f"{name}={_plain(value)}" for name, value in request.options.to_dict().items() if name in names]
     return "; ".join(parts)
 
@@ -144,6 +149,8 @@ def parse_infotext_value(text: str) -> Dict[str, Any]:
             values["motion_module"] = raw
         elif name == "formats":
             values["formats"] = [f for f in raw.split("+") if f]
+        elif name == "motion_loras":
+            values["motion_loras"] = format_motion_loras(parse_motion_loras(raw), ", ")
         elif name in fields:
             values[name] = _typed(fields[name], raw)
     return values
