@@ -17,7 +17,7 @@ still image; so a hook records its error and the first model call of the generat
 import functools
 import inspect
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import torch
