@@ -6,7 +6,7 @@ title, "AnimLong": alwayson_scripts: {"AnimLong": {"args": [{"enable": true, "fr
 import datetime
 import os
 
-from modules import script_callbacks, scripts, shared
+from modules import script_callbacks, scripts, sd_samplers_common, shared
 
 from lib_animlong.errors import AnimLongError
 from lib_animlong.motion.loader import MotionCache
@@ -86,7 +86,8 @@ class AnimLongScript(scripts.Script):
     def process_before_every_sampling(self, p, *args, **kwargs):
         current = getattr(p, "animlong", None)
         if current is not None:
-            generation.install(p, current, shared.state, kwargs["noise"], kwargs.get("c"))
+            generation.install(p, current, shared.state, kwargs["noise"], kwargs.get("c"),
+                               interrupted=sd_samplers_common.InterruptedException)
 
     def postprocess(self, p, processed, *args):
         current = getattr(p, "animlong", None)
@@ -155,3 +156,5 @@ def _asks_for_animation(args) -> bool:
 
 script_callbacks.on_ui_settings(lambda: settings.register(shared))
 script_callbacks.on_app_started(_app_started)
+# the CFG denoiser's row layout of every evaluation goes to the sampling pass it belongs to (p.animlong.run)
+script_callbacks.on_cfg_denoiser(generation.on_cfg_denoiser)

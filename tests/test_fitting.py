@@ -33,17 +33,21 @@ def test_the_default_options_fit_every_table(table, frames):
         assert all(any(line.startswith(name) for line in fitted.adjustments) for name in changed)
 
 
+REFERENCES = dict(references="previous+anchors")   # the default is "none": these tests ask for references
+
+
 def test_v1_keeps_references_in_what_its_table_leaves():
-    fitted = fit_options(AnimationOptions(frames=48), 24)
+    fitted = fit_options(AnimationOptions(frames=48, **REFERENCES), 24)
     assert fitted.options.reference_budget == 8 and fitted.options.references == "previous+anchors"
     assert fitted.adjustments == ("reference_budget 0 -> 8 (a window of 16 frames leaves 8 of the table's 24 "
                                   "positions for references)",)
     assert "reference_budget 0 -> 8" in fitted.infotext()
-    assert fit_options(AnimationOptions(frames=48), 32) == FittedOptions(AnimationOptions(frames=48), 32, ())
+    with_references = AnimationOptions(frames=48, **REFERENCES)
+    assert fit_options(with_references, 32) == FittedOptions(with_references, 32, ())
 
 
 def test_a_window_as_long_as_the_table_turns_references_off():
-    fitted = fit_options(AnimationOptions(frames=64, context_length=32), 32)
+    fitted = fit_options(AnimationOptions(frames=64, context_length=32, **REFERENCES), 32)
     assert fitted.options.references == "none" and fitted.adjustments[0].startswith("references previous+anchors")
     keyframes = fit_options(AnimationOptions(frames=64, context_length=32, keyframes_first=True), 32)
     assert keyframes.options.reference_positions == "none"
@@ -56,7 +60,7 @@ def test_a_chosen_context_length_that_does_not_fit_is_refused_naming_it():
 
 
 def test_the_default_context_length_is_lowered_to_a_shorter_table():
-    fitted = fit_options(AnimationOptions(frames=64), 12)
+    fitted = fit_options(AnimationOptions(frames=64, **REFERENCES), 12)
     assert fitted.options.context_length == 12 and fitted.options.references == "none"
     assert fitted.adjustments[0] == "context_length 16 -> 12 (the motion module's positional table has 12 frames)"
 
@@ -64,8 +68,8 @@ def test_the_default_context_length_is_lowered_to_a_shorter_table():
 def test_a_chosen_reference_budget_that_does_not_fit_is_refused_naming_it():
     with pytest.raises(AnimLongError, match=r"Option 'reference_budget' \(12\) does not fit.*needs 28 positions.*"
                                             r"table has 24. Set reference_budget to 8 or less"):
-        fit_options(AnimationOptions(frames=64, reference_budget=12), 24)
-    assert fit_options(AnimationOptions(frames=64, reference_budget=6), 24).adjustments == ()
+        fit_options(AnimationOptions(frames=64, reference_budget=12, **REFERENCES), 24)
+    assert fit_options(AnimationOptions(frames=64, reference_budget=6, **REFERENCES), 24).adjustments == ()
     none = AnimationOptions(frames=64, reference_budget=12, reference_positions="none")
     assert fit_options(none, 24).options == none     # references without positions need none
 
@@ -82,7 +86,7 @@ def render_options(monkeypatch, argv):
     from lib_animlong.__main__ import main
     seen = {}
 
-    def sample_latents(unet, motion, cond, uncond, alphas, shape, options, settings, callback=None):
+    def sample_latents(unet, motion, cond, uncond, alphas, shape, options, settings, callback=None, **kwargs):
         seen["options"] = options
         raise Sampled
     monkeypatch.setattr(render, "sample_latents", sample_latents)
@@ -94,7 +98,8 @@ def render_options(monkeypatch, argv):
 
 
 def test_render_fits_the_context_length_before_sampling(monkeypatch, tmp_path):
-    options = render_options(monkeypatch, ["--frames", "64", "--context-length", "32", "--out", str(tmp_path)])
+    options = render_options(monkeypatch, ["--frames", "64", "--context-length", "32", "--references",
+                                           "previous+anchors", "--out", str(tmp_path)])
     assert isinstance(options, AnimationOptions)
     assert options.context_length == 32 and options.references == "none"   # the sprite model's table: 32
 
@@ -102,8 +107,9 @@ def test_render_fits_the_context_length_before_sampling(monkeypatch, tmp_path):
 def test_render_refuses_a_context_length_longer_than_the_table_before_sampling(monkeypatch, tmp_path, capsys):
     code = render_options(monkeypatch, ["--frames", "64", "--context-length", "40", "--out", str(tmp_path)])
     assert code == 2
-    assert "Option 'context_length' (40) is longer than this motion module's positional table (32" in \
-        capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--context-length (40) is longer than this motion module's positional table (32" in err
+    assert "Set --context-length to 32 or less" in err
 
 
 # ---- the webui: fitted options used and recorded; attention and pass copy ---------------------------
@@ -111,12 +117,12 @@ def test_render_refuses_a_context_length_longer_than_the_table_before_sampling(m
 ANIMATION = dict(enable=True, motion_module="mm_v1.safetensors", formats=["GIF"], frames=20, fps=4)
 
 
-def test_a_v1_module_with_default_options_animates_and_the_infotext_says_what_was_fitted(webui):
+def test_a_v1_module_with_references_animates_and_the_infotext_says_what_was_fitted(webui):
     from modules.infotext_utils import parse_generation_parameters
     from lib_animlong.webui.generation import FIT_INFOTEXT_KEY
     from lib_animlong.webui.request import INFOTEXT_KEY
     webui.add_motion_file("mm_v1.safetensors", version="v1")
-    p, processed = webui.txt2img([ANIMATION], steps=2)
+    p, processed = webui.txt2img([dict(ANIMATION, **REFERENCES)], steps=2)
     assert len(processed.images) >= 1 and p.animlong.error is None
     params = parse_generation_parameters(processed.infotexts[0])
     assert "reference_budget=8" in params[INFOTEXT_KEY]

@@ -123,9 +123,10 @@ def test_img2img_pins_the_init_image_as_frame_zero_and_encodes_one_image_at_a_ti
     assert p.init_latent.shape[0] == 6 and p.image_conditioning.shape[0] == 6 and len(p.color_corrections) == 6
     frames = pixels(processed.images)
     expected = []
+    from modules.sd_samplers_common import images_tensor_to_samples
     for image in (init, last):
-        pixels_in = torch.from_numpy(np.asarray(image, dtype=np.float32)).permute(2, 0, 1)[None] / 127.5 - 1
-        latent = webui.sd_model.encode_first_stage(pixels_in)
+        pixels_in = torch.from_numpy(np.asarray(image, dtype=np.float32)).permute(2, 0, 1)[None] / 255
+        latent = images_tensor_to_samples(pixels_in, 0, webui.sd_model).float()
         decoded = ((webui.sd_model.decode_first_stage(latent) + 1) / 2).clamp(0, 1)[0]
         expected.append((decoded.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
     assert np.abs(frames[0].astype(int) - expected[0]).max() <= 1

@@ -115,7 +115,8 @@ def in_flags(message: str) -> str:
     """An engine message in the words a CLI user typed: "Option 'context_length'" -> "--context-length"."""
     for f in sorted(option_fields(), key=lambda f: -len(f.name)):
         for said, typed in ((f"Option {f.name!r}", flag(f.name)), (f"option {f.name!r}", flag(f.name)),
-                            (f"{f.name!r} (", f"{flag(f.name)} ("), (f"{f.name}='", f"{flag(f.name)} '")):
+                            (f"{f.name!r} (", f"{flag(f.name)} ("), (f"{f.name}='", f"{flag(f.name)} '"),
+                            (f"Set {f.name} ", f"Set {flag(f.name)} ")):
             message = message.replace(said, typed)
     return message
 

@@ -46,15 +46,19 @@ class PinnedFrames:
         progress = step / max(1, total_steps - 1)
         return pin.strength * (1.0 - pin.fade * min(1.0, progress))
 
-    def apply_input(self, x: torch.Tensor, sigma, step: int, total_steps: int, n: int):
-        """(x, sigma) with pinned frames replaced; x and sigma are copied, never modified."""
+    def apply_input(self, x: torch.Tensor, sigma, step: int, total_steps: int, n: int,
+                    rows_of: Optional[Callable[[int], List[int]]] = None):
+        """(x, sigma) with pinned frames replaced; x and sigma are copied, never modified.
+        rows_of(frame): the rows of x holding that frame (default: x is whole blocks of n frames)."""
         if not self.pins:
             return x, sigma
-        blocks = x.shape[0] // n
         x = x.clone()
         sigma_rows = _per_row(sigma, x.shape[0], x)
         for pin in self.pins:
-            rows = _rows(pin.frame, blocks, n, x.device)
+            rows = _frame_rows(pin.frame, x.shape[0], n, x.device, rows_of)
+            blocks = len(rows)
+            if not blocks:
+                continue
             latent, noise = _blocks(pin.latent, blocks, x), _blocks(pin.noise, blocks, x)
             level = sigma_rows[rows].to(x.dtype).view((blocks,) + (1,) * (x.dim() - 1))
             if pin.mode == "clean":
@@ -65,11 +69,14 @@ class PinnedFrames:
             x[rows] = s * (latent + level * noise) + (1 - s) * x[rows]
         return x, sigma_rows if any(pin.mode == "clean" for pin in self.pins) else sigma
 
-    def apply_output(self, out: torch.Tensor, step: int, total_steps: int, n: int) -> torch.Tensor:
+    def apply_output(self, out: torch.Tensor, step: int, total_steps: int, n: int,
+                     rows_of: Optional[Callable[[int], List[int]]] = None) -> torch.Tensor:
         """The denoised output with pinned frames pulled to their clean latent (in place on `out`)."""
-        blocks = out.shape[0] // n
         for pin in self.pins:
-            rows = _rows(pin.frame, blocks, n, out.device)
+            rows = _frame_rows(pin.frame, out.shape[0], n, out.device, rows_of)
+            blocks = len(rows)
+            if not blocks:
+                continue
             s = 1.0 if pin.mode == "clean" else self.strength(pin, step, total_steps)
             out[rows] = s * _blocks(pin.latent, blocks, out) + (1 - s) * out[rows]
         return out
@@ -90,10 +97,12 @@ def _check(pin: Pin) -> None:
                             f"{tuple(pin.noise.shape)} differ in shape.")
 
 
-def _rows(frame: int, blocks: int, n: int, device) -> torch.Tensor:
+def _frame_rows(frame: int, rows: int, n: int, device, rows_of) -> torch.Tensor:
     if not 0 <= frame < n:
         raise AnimLongError(f"Pinned frame {frame} is outside the animation's frames 0..{n - 1}.")
-    return torch.arange(blocks, device=device) * n + frame
+    if rows_of is not None:
+        return torch.tensor(rows_of(frame), dtype=torch.long, device=device)
+    return torch.arange(rows // n, device=device) * n + frame
 
 
 def _blocks(value: torch.Tensor, blocks: int, like: torch.Tensor) -> torch.Tensor:

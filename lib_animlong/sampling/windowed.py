@@ -1,10 +1,12 @@
 """The windowed denoiser: one k-diffusion model evaluation of a long video as a series of short windows.
 
-`x` holds blocks of N frames each ([cond block(s) | uncond] in the webui, V videos headless). For each
-window of the step's plan the rows of every block are sliced together, together with every tensor
-argument whose first dim is the row count; the model runs with a `MotionCall` set on the injection's
-slot, and the outputs are fused into one preallocated result by a running weighted average. Activations
-and copies are O(window); only the output tensor is O(N).
+Which frame of which video each row of `x` holds is told by a `RowMap` (rows.py): the webui's CFG
+layout (AND parts interleaved, then uncond) or, headless, V videos of N frames one after the other (the
+default when no map is passed). For each window of the step's plan the rows of every track are gathered
+together, with every tensor argument whose first dim is the row count; the model runs with a `MotionCall`
+set on the injection's slot, and each track's own rows are fused into one preallocated result by a running
+weighted average. A call the map cannot serve is refused with a message. Activations and copies are
+O(window); only the output tensor is O(N).
 """
 import math
 from typing import Any, Callable, List, Optional, Sequence
@@ -16,6 +18,7 @@ from ..errors import AnimLongError
 from ..motion.call import CallSlot, MotionCall
 from ..options import AnimationOptions
 from ..reference import ReferenceBuffers
+from .rows import RowMap
 
 Planner = Callable[[int, int, int, AnimationOptions], List[Window]]
 
@@ -32,15 +35,23 @@ def default_planner() -> Planner:
 class WindowedDenoiser:
     """Wraps `model(x, sigma, **kwargs)`; call it like the model, optionally with `step=`.
 
-    The step index comes from `step=` when the caller knows it (the webui's sampling_step), otherwise from
-    sigma: the nearest entry of `sigmas` in log space (samplers evaluate 1-2+ times per step).
+    The step index comes from `step=` when the caller knows it (a `StepClock` fed by the sampler's callback,
+    steps.py), otherwise from sigma: the nearest entry of `sigmas` in log space, which is wrong for the
+    second evaluation of Heun's steps (it lands on the next step's sigma): pass `step=` for two-stage samplers.
+    The plan of a step is made once and reused by every evaluation of that step.
+
+    `row_map=` (a RowMap) says which (track, frame) each row of `x` holds; without it `x` must be whole
+    blocks of N frames. `between_windows()`, when given, runs before every window call after the first
+    (the webui raises its InterruptedException there when Interrupt / Skip was pressed).
     """
 
     def __init__(self, model: Callable[..., torch.Tensor], slot: CallSlot, options: AnimationOptions, *,
                  num_frames: Optional[int] = None, planner: Optional[Planner] = None,
                  sigmas: Optional[torch.Tensor] = None, total_steps: Optional[int] = None,
-                 pins=None):
+                 pins=None, between_windows: Optional[Callable[[], None]] = None):
         self.model = model
+        self.between_windows = between_windows
+        self._plans = {}
         self.slot = slot
         self.options = options
         self.num_frames = options.frames if num_frames is None else num_frames
@@ -63,41 +74,56 @@ class WindowedDenoiser:
         return int((self.log_sigmas - math.log(max(value, 1e-12))).abs().argmin())
 
     def windows(self, step: int) -> List[Window]:
-        windows = self.planner(step, self.total_steps, self.num_frames, self.options)
-        _check_windows(windows, self.num_frames)
-        return windows
+        """The plan of `step`, made once per step."""
+        if step not in self._plans:
+            windows = self.planner(step, self.total_steps, self.num_frames, self.options)
+            _check_windows(windows, self.num_frames)
+            self._plans[step] = windows
+        return self._plans[step]
 
-    def __call__(self, x: torch.Tensor, sigma, step: Optional[int] = None, **kwargs) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, sigma, step: Optional[int] = None, row_map: Optional[RowMap] = None,
+                 **kwargs) -> torch.Tensor:
         n = self.num_frames
         rows = x.shape[0]
-        if rows % n:
-            raise AnimLongError(
-                f"The model was called with {rows} rows, which is not a whole number of {n}-frame blocks. "
-                "Another extension may be changing the batch while long animation is on; disable it.")
+        if row_map is None:
+            if rows % n:
+                raise AnimLongError(
+                    f"The model was called with {rows} rows, which is not a whole number of {n}-frame blocks. "
+                    "Another extension may be changing the batch while long animation is on; disable it.")
+            row_map = RowMap.blocks(rows // n, n)
+        if row_map.rows != rows or row_map.frames != n:
+            raise AnimLongError(f"AnimLong: a model call of {rows} rows came with a row map of {row_map.rows} rows "
+                                f"for {row_map.frames} frames (the animation has {n}); it cannot be mapped.")
         step = self.step_of(sigma) if step is None else step
         windows = self.windows(step)
         if self.pins is not None:
-            x, sigma = self.pins.apply_input(x, sigma, step, self.total_steps, n)
-        out = self._evaluate(x, sigma, windows, kwargs)
+            x, sigma = self.pins.apply_input(x, sigma, step, self.total_steps, n, rows_of=row_map.rows_of_frame)
+        out = self._evaluate(x, sigma, windows, kwargs, row_map)
         if self.pins is not None:
-            out = self.pins.apply_output(out, step, self.total_steps, n)
+            out = self.pins.apply_output(out, step, self.total_steps, n, rows_of=row_map.rows_of_frame)
         return out
 
-    def _evaluate(self, x, sigma, windows: Sequence[Window], kwargs) -> torch.Tensor:
+    def _evaluate(self, x, sigma, windows: Sequence[Window], kwargs, row_map: RowMap) -> torch.Tensor:
         n = self.num_frames
-        blocks = x.shape[0] // n
         if len(windows) == 1 and windows[0].frames == tuple(range(n)) and not windows[0].references:
-            with self.slot.use(self._call(windows, None)):
-                return self.model(x, sigma, **kwargs)
+            rows, own = row_map.gather([windows[0].frames])
+            if rows == list(range(x.shape[0])) and all(own):     # the call is already whole videos in order
+                with self.slot.use(self._call(windows, None)):
+                    return self.model(x, sigma, **kwargs)
         needed = _referenced_later(windows)
         groups = _groups(windows, needed, self.options.frames_per_call)
         keeps = _keep_sets(groups, needed, _live_references(windows))
         buffers = ReferenceBuffers(needed, self.options.reference_positions,
                                    capacity=_most_held(groups, keeps)) if needed else None
         out = None
-        weight_sums = torch.zeros(n, dtype=torch.float64)
-        for group, keep in zip(groups, keeps):
-            rows = _rows(group, blocks, n, x.device)
+        weight_sums = torch.zeros(x.shape[0], dtype=torch.float64)
+        for k, (group, keep) in enumerate(zip(groups, keeps)):
+            order, own = row_map.gather([w.frames for w in group])
+            if not any(own):
+                continue      # no track has a row of these frames in this call (a chunk of the webui's)
+            if k and self.between_windows is not None:
+                self.between_windows()
+            rows = torch.tensor(order, dtype=torch.long, device=x.device)
             if keep is not None:
                 buffers.retain(keep)  # frames no window from here on reads are dropped
             call = self._call(group, buffers if keep is not None else None)
@@ -106,10 +132,11 @@ class WindowedDenoiser:
                                **_take(kwargs, rows, x.shape[0]))
             if out is None:
                 out = torch.zeros((x.shape[0],) + tuple(y.shape[1:]), dtype=y.dtype, device=y.device)
-            _fuse(out, weight_sums, y, group, blocks, n)
-        missing = (weight_sums == 0).nonzero().flatten().tolist()
+            _fuse(out, weight_sums, y, group, order, own)
+        missing = set((weight_sums == 0).nonzero().flatten().tolist())
         if missing:
-            raise AnimLongError(f"The window plan left frames {missing[:8]} uncovered at this step; "
+            frames = sorted({f for track in row_map.tracks for f, row in enumerate(track) if row in missing})
+            raise AnimLongError(f"The window plan left frames {frames[:8]} uncovered at this step; "
                                 "choose another schedule or report this plan.")
         return out
 
@@ -197,12 +224,6 @@ def _independent(group: Sequence[Window], needed: set) -> bool:
     return all(not w.references and not needed.intersection(w.frames) for w in group)
 
 
-def _rows(group: Sequence[Window], blocks: int, n: int, device) -> torch.Tensor:
-    """Row indices of a call: per block, per window, its frames (each (block, window) is one video)."""
-    return torch.tensor([b * n + f for b in range(blocks) for w in group for f in w.frames],
-                        dtype=torch.long, device=device)
-
-
 def _take(value: Any, rows: torch.Tensor, count: int) -> Any:
     """Slice every tensor whose first dim is the row count, through dicts, lists and tuples."""
     if isinstance(value, torch.Tensor):
@@ -217,18 +238,29 @@ def _take(value: Any, rows: torch.Tensor, count: int) -> Any:
 
 
 def _fuse(out: torch.Tensor, weight_sums: torch.Tensor, y: torch.Tensor, group: Sequence[Window],
-          blocks: int, n: int) -> None:
-    """Running weighted average: out += (y - out) * w / (W + w). A frame's first output is copied exactly."""
+          order: Sequence[int], own: Sequence[bool]) -> None:
+    """Running weighted average per row: out += (y - out) * w / (W + w); a row's first output is copied
+    exactly. y's rows follow `order` (track-major, then window, then frame); rows borrowed from another
+    track (own False) are not fused."""
     length = len(group[0].frames)
-    y = y.view((blocks, len(group), length) + tuple(y.shape[1:]))
+    per_track = len(group) * length
     for k, window in enumerate(group):
-        frames = torch.tensor(window.frames, dtype=torch.long)
-        weights = torch.tensor(window.weights, dtype=torch.float64)
-        totals = weight_sums[frames] + weights
-        weight_sums[frames] = totals
-        ratio = (weights / totals).to(y.dtype).to(y.device)
-        ratio = ratio.view((length,) + (1,) * (y.dim() - 3))
-        rows = (torch.arange(blocks).unsqueeze(1) * n + frames).flatten().to(y.device)
-        current = out.index_select(0, rows).view((blocks, length) + tuple(y.shape[3:]))
-        fused = current + (y[:, k] - current) * ratio
-        out.index_copy_(0, rows, fused.flatten(0, 1))
+        picks, rows, weights = [], [], []
+        for start in range(0, len(order), per_track):
+            for i, weight in enumerate(window.weights):
+                position = start + k * length + i
+                if own[position]:
+                    picks.append(position)
+                    rows.append(order[position])
+                    weights.append(weight)
+        if not rows:
+            continue
+        index = torch.tensor(rows, dtype=torch.long)
+        weights = torch.tensor(weights, dtype=torch.float64)
+        totals = weight_sums[index] + weights
+        weight_sums[index] = totals
+        ratio = (weights / totals).to(y.dtype).to(y.device).view((len(rows),) + (1,) * (y.dim() - 1))
+        index = index.to(y.device)
+        current = out.index_select(0, index)
+        fused = current + (y.index_select(0, torch.tensor(picks, dtype=torch.long, device=y.device)) - current) * ratio
+        out.index_copy_(0, index, fused)

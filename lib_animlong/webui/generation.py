@@ -1,17 +1,24 @@
 """One long-animation generation in the webui, hook by hook.
 
 Frames are the batch. Nothing on the shared model is changed between hooks: at every sampling pass
-(hires fix included) the pass's own k-diffusion model wrapper (`p.sampler.model_wrap`, created per
-sampler) gets the motion module's training schedule and a `forward` that runs the window engine, and the
+(hires fix included) `install` builds one `AnimationRun` that describes the pass explicitly (the options,
+the motion module, the sampler's sigma ladder and step clock, a plan per step, the row map of every model
+call) and patches only the pass's own, per-sampler objects: the k-diffusion model wrapper
+(`p.sampler.model_wrap`) gets the motion module's training schedule and a `forward` that runs the window
+engine, and the sampler's `func` is wrapped to learn the sigma ladder it runs and its step callback. The
 motion modules are injected into the UNet only for the duration of each of our model calls (inject_motion
 is a context manager). So success, a failure in the UNet, an interrupt or a skip all leave the model as it
-was. A model call whose rows are not whole blocks of frames (another extension's) passes through untouched.
+was. A model call the run cannot map (not from the webui's CFG denoiser, or a chunk that splits a window)
+is refused with a message: nothing passes through silently while long animation is on.
 
 The webui catches exceptions raised by script hooks and carries on, which would give the user a silent
 still image; so a hook records its error and the first model call of the generation raises it instead.
 """
 import dataclasses
-from dataclasses import dataclass
+import functools
+import inspect
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
@@ -24,10 +31,12 @@ from ..fitting import fit_options
 from ..motion.inject import inject_motion, training_alphas_cumprod
 from ..motion.placement import placed
 from ..noise import freenoise
+from ..options import AnimationOptions
+from ..sampling.rows import RowMap
+from ..sampling.steps import StepClock, ladder_offset
 from ..sampling.windowed import WindowedDenoiser
 from .request import INFOTEXT_KEY, AnimRequest, infotext_value
 
-ENCODE_CHUNK = 8
 FIT_INFOTEXT_KEY = "AnimLong fit"   # what was fitted to the motion module's positional table, if anything
 
 
@@ -40,8 +49,8 @@ class Generation:
     travel: Optional[Dict[int, str]] = None
     first_latent: Optional[torch.Tensor] = None
     last_latent: Optional[torch.Tensor] = None
-    attention: str = "sdpa"          # the temporal attention backend (the webui's own optimisation)
-    running: Any = None              # the motion module on the UNet's device/dtype while a pass samples
+    attention: str = "sdpa"                 # the temporal attention backend (the webui's own optimisation)
+    run: Optional["AnimationRun"] = None    # the sampling pass in flight
 
     @property
     def frames(self) -> int:
@@ -120,7 +129,7 @@ def _encode_images_once(p, generation: Generation) -> None:
             if isinstance(value, list) and len(value) == 1:
                 setattr(p, name, value * frames)
         if last_image is not None:
-            generation.last_latent = encode_images(p.sd_model, [last_image], p.width, p.height)[0]
+            generation.last_latent = encode_like_init_image(p, last_image)
 
     p.init = init
 
@@ -131,25 +140,36 @@ def _repeat(batch: torch.Tensor, frames: int) -> torch.Tensor:
     return batch.expand((frames,) + tuple(batch.shape[1:])).contiguous()
 
 
-def encode_images(sd_model, images, width: int, height: int, chunk: int = ENCODE_CHUNK) -> torch.Tensor:
-    """PIL images -> latents (n, C, h, w), through the VAE `chunk` images at a time."""
-    latents = []
-    for start in range(0, len(images), chunk):
-        pixels = [torch.from_numpy(np.asarray(image.convert("RGB").resize((width, height)), dtype=np.float32))
-                  for image in images[start:start + chunk]]
-        batch = torch.stack(pixels).permute(0, 3, 1, 2) / 127.5 - 1.0
-        latents.append(sd_model.get_first_stage_encoding(sd_model.encode_first_stage(batch)))
-    return torch.cat(latents)
+def encode_like_init_image(p, image) -> torch.Tensor:
+    """One PIL image -> its latent (C, h, w), the way the webui's img2img `init` encodes an init image
+    (modules/processing.py StableDiffusionProcessingImg2Img.init, v1.10.1): flattened on the background
+    colour, resized with p.resize_mode (images.resize_image; 3 = latent upscale, done on the latent), scaled
+    to [0, 1], moved to the webui's device in the VAE's dtype and encoded by images_tensor_to_samples with the
+    configured VAE encode method. So device, dtype, resize mode and encoder match the init image's."""
+    from modules import devices, images, sd_samplers_common, shared
+    opts = shared.opts
+    resize_mode = getattr(p, "resize_mode", 0)
+    image = images.flatten(image, opts.img2img_background_color)
+    if resize_mode != 3:
+        image = images.resize_image(resize_mode, image, p.width, p.height)
+    array = np.moveaxis(np.array(image).astype(np.float32) / 255.0, 2, 0)[None]
+    pixels = torch.from_numpy(array).to(shared.device, dtype=devices.dtype_vae)
+    method = sd_samplers_common.approximation_indexes.get(opts.sd_vae_encode_method)
+    latent = sd_samplers_common.images_tensor_to_samples(pixels, method, p.sd_model)
+    if resize_mode == 3:
+        latent = torch.nn.functional.interpolate(latent, size=(p.height // 8, p.width // 8), mode="bilinear")
+    return latent[0]
 
 
-def install(p, generation: Generation, state, noise: torch.Tensor, c) -> None:
-    """process_before_every_sampling: the window engine on this pass's sampler (or the recorded error)."""
+def install(p, generation: Generation, state, noise: torch.Tensor, c, interrupted=None) -> None:
+    """process_before_every_sampling: this pass's AnimationRun on its sampler (or the recorded error).
+    interrupted: the webui's InterruptedException class (raised between windows on Interrupt / Skip)."""
     model_wrap = getattr(p.sampler, "model_wrap", None)
     if generation.error is not None:
         _raise_on_first_call(model_wrap, generation.error)
         return
     try:
-        _install(p, generation, state, noise, c, model_wrap)
+        _install(p, generation, state, noise, c, model_wrap, interrupted)
     except Exception as error:
         generation.error = error
         _raise_on_first_call(model_wrap, error)
@@ -163,63 +183,235 @@ def _raise_on_first_call(model_wrap, error: BaseException) -> None:
         model_wrap.forward = forward
 
 
-def _install(p, generation: Generation, state, noise, c, model_wrap) -> None:
+@dataclass
+class AnimationRun:
+    """One sampling pass (hires fix: one per pass), described explicitly and built once by `_install`.
+
+    The window engine is told everything here; nothing is inferred from row counts or sigmas:
+    - options: the animation options, fitted to the module's positional table when the generation began;
+    - motion: the module the pass runs: a copy on the UNet's device and dtype made when the sampler starts
+      (`start`), released when it returns or raises (`release`); the cache keeps the file's CPU copy;
+    - attention: the temporal attention backend, the webui's own optimisation (webui.attention);
+    - stages: model evaluations per sampler step (2 for the webui's `second_order` samplers);
+    - clock: the sampler's step of every evaluation (set when the sampler starts, from the sigmas it runs);
+    - total_steps: steps of the pass's full sigma ladder (img2img / hires run a suffix of it);
+    - the row map of every model call, from the webui's conds (`on_cfg_denoiser`);
+    - one plan per step (`plan`), made once and reused by every evaluation and chunk of that step.
+    """
+    options: AnimationOptions
+    frames: int
+    source: Any                                     # the cached motion module (CPU, the file's dtype)
+    unet: Any
+    attention: str
+    stages: int
+    pins: Any
+    state: Any
+    interrupted: Any
+    denoiser: Any                                   # the pass's CFG denoiser (p.sampler.model_wrap_cfg)
+    ladders: List[torch.Tensor] = field(default_factory=list)   # get_sigmas results of this pass
+    clock: Optional[StepClock] = None
+    total_steps: int = 0
+    plans: Dict[int, list] = field(default_factory=dict)
+    pending: Any = None                             # CFGDenoiserParams of the evaluation about to run
+    params: Any = None                              # ... of the evaluation in flight
+    row_map: Optional[RowMap] = None                # of the evaluation's whole x_in
+    step: int = 0
+    next_row: int = 0
+    motion: Any = None                              # the placed copy while the sampler runs
+    held: Optional[ExitStack] = None
+
+    def start(self, sigmas) -> None:
+        """The sampler starts on `sigmas`: the step clock and the plan's step count follow them, and the
+        module is placed on the UNet's device and dtype for the pass."""
+        full = self.ladders[-1] if self.ladders else sigmas
+        self.total_steps = len(full) - 1
+        self.clock = StepClock(sigmas, self.stages, ladder_offset(full, sigmas))
+        parameter = next(self.unet.parameters())
+        self.held = ExitStack()
+        self.motion = self.held.enter_context(placed(self.source, parameter.device, parameter.dtype))
+
+    def plan(self, step: int, total_steps: int, num_frames: int, options: AnimationOptions):
+        if step not in self.plans:
+            from ..context import plan
+            self.plans[step] = plan(step, total_steps, num_frames, options)
+        return self.plans[step]
+
+    def on_cfg_denoiser(self, params) -> None:
+        """The webui's CFG denoiser is about to evaluate: its x_in, sigma and conds (read at the first model
+        call, after every other extension's callback has run)."""
+        self.pending = params
+
+    def begin_evaluation(self) -> None:
+        """At the first model call of a CFG evaluation: the row map of its x_in and the sampler's step."""
+        params, self.pending = self.pending, None
+        if params is None:
+            if self.params is None:
+                raise AnimLongError("AnimLong: the model was called without the webui's CFG denoiser announcing "
+                                    "the call (on_cfg_denoiser), so its rows cannot be mapped to frames. Another "
+                                    "extension is calling the model itself; disable it while long animation is on.")
+            return
+        if self.clock is None:
+            raise AnimLongError("AnimLong: the sampler evaluated the model before it started sampling; it is not "
+                                "supported. Choose a k-diffusion sampler such as Euler, DPM++ 2M or Heun.")
+        repeats = _repeats(self.denoiser, self.frames)
+        row_map = RowMap.cfg(repeats, uncond=True)
+        if params.x.shape[0] != row_map.rows:
+            raise AnimLongError(
+                f"AnimLong: the webui's CFG denoiser laid out {params.x.shape[0]} rows, but {self.frames} frames with "
+                f"{sum(repeats)} prompt rows (AND parts) and {self.frames} negative-prompt rows make {row_map.rows}. "
+                "An extension or an edit model changes the batch; long animation cannot map its rows.")
+        self.params, self.row_map, self.next_row = params, row_map, 0
+        self.step = self.clock.evaluation(params.sigma)
+
+    def chunk(self, x: torch.Tensor) -> RowMap:
+        """The row map of one model call: which rows of the evaluation's x_in it holds."""
+        base = self.params.x
+        rows = x.shape[0]
+        offset = _view_offset(x, base)
+        if offset is None:
+            start = self.next_row
+            if start + rows > base.shape[0] or not torch.equal(x, base[start:start + rows]):
+                raise AnimLongError("AnimLong: a model call holds rows that are not part of what the webui's CFG "
+                                    "denoiser prepared for this step, so they cannot be mapped to frames. Another "
+                                    "extension is calling the model; disable it while long animation is on.")
+            offset = start
+        self.next_row = offset + rows
+        return self.row_map.slice(offset, offset + rows)
+
+    def check_interrupt(self) -> None:
+        """Between windows: Interrupt / Skip stop the step now (the webui's own exception)."""
+        if self.state is not None and (getattr(self.state, "interrupted", False)
+                                       or getattr(self.state, "skipped", False)):
+            raise (self.interrupted or AnimLongError)("AnimLong: interrupted between windows.")
+
+    def release(self) -> None:
+        """End of the pass: the plans and the module's device copy are let go."""
+        self.plans.clear()
+        self.pending = self.params = None
+        held, self.held, self.motion = self.held, None, None
+        if held is not None:
+            held.close()
+
+
+def _repeats(denoiser, frames: int) -> List[int]:
+    """Per frame, its number of AND parts, from the conds the CFG denoiser reconstructs
+    (sampler.sampler_extra_args['cond'].batch, as prompt_parser.reconstruct_multicond_batch reads it)."""
+    cond = getattr(getattr(denoiser, "sampler", None), "sampler_extra_args", {}).get("cond")
+    batch = getattr(cond, "batch", None)
+    if batch is None:
+        raise AnimLongError("AnimLong: the webui's conds are not a multi-cond batch (SDXL or an edit model?); "
+                            "long animation needs an SD1.5 checkpoint.")
+    if len(batch) != frames:
+        raise AnimLongError(f"AnimLong: the webui sent prompts for {len(batch)} images but the animation has "
+                            f"{frames} frames; another extension changed the batch.")
+    return [len(parts) for parts in batch]
+
+
+def _view_offset(x: torch.Tensor, base: torch.Tensor) -> Optional[int]:
+    """The first row of base that x is a row slice of (a view sharing base's storage), else None."""
+    if x.dim() != base.dim() or x.shape[1:] != base.shape[1:] or x.dtype != base.dtype or x.numel() == 0:
+        return None
+    try:
+        same = x.untyped_storage().data_ptr() == base.untyped_storage().data_ptr()
+    except (AttributeError, RuntimeError):
+        return None
+    row_bytes = base.stride(0) * base.element_size()
+    delta = x.data_ptr() - base.data_ptr()
+    if not same or x.stride() != base.stride() or row_bytes == 0 or delta % row_bytes:
+        return None
+    offset = delta // row_bytes
+    return offset if 0 <= offset and offset + x.shape[0] <= base.shape[0] else None
+
+
+def _stages(sampler) -> int:
+    """Model evaluations per sampler step: 2 for the webui's `second_order` samplers (Heun, DPM2, DPM2 a,
+    DPM++ 2S a, DPM++ SDE, Restart; modules/sd_samplers_kdiffusion.py), else 1."""
+    options = getattr(getattr(sampler, "config", None), "options", None) or {}
+    return 2 if options.get("second_order", False) else 1
+
+
+def _install(p, generation: Generation, state, noise, c, model_wrap, interrupted) -> None:
     if model_wrap is None or not hasattr(model_wrap, "sigmas"):
         raise AnimLongError(f"AnimLong: the sampler {p.sampler_name!r} is not supported; choose a k-diffusion "
                             "sampler such as Euler, Euler a or DPM++ 2M.")
     unet = _unet(p.sd_model)
-    options, frames = generation.request.options, generation.frames
+    frames = generation.frames
     if noise.shape[0] != frames:
         raise AnimLongError(f"AnimLong: the batch has {noise.shape[0]} images but the animation {frames} frames; "
                             "another extension changed the batch size.")
+    options = generation.request.options      # fitted to the module in begin()
+    pins = None
+    if not getattr(p, "is_hr_pass", False) and (generation.first_latent is not None
+                                                 or generation.last_latent is not None):
+        pins = image_pins(options, noise.cpu(), generation.first_latent, generation.last_latent)
+    run = AnimationRun(options=options, frames=frames, source=generation.motion, unet=unet,
+                       attention=generation.attention, stages=_stages(p.sampler),
+                       pins=pins, state=state, interrupted=interrupted,
+                       denoiser=getattr(p.sampler, "model_wrap_cfg", None))
+    _wrap_sampler_func(p.sampler, run)
     _use_training_schedule(model_wrap, generation.motion)
-    ladder = _record_sigmas(p.sampler)
+    _record_sigmas(p.sampler, run.ladders)
     if options.noise == "freenoise":
         noise.copy_(freenoise(noise.cpu(), options.context_length, max(1, options.context_length // 4),
                               int(p.seeds[0])).to(noise))
     if generation.travel and c is not None:
         apply_prompt_travel(c, generation.travel, frames, options.closed_loop)
-    pins = None
-    if not getattr(p, "is_hr_pass", False) and (generation.first_latent is not None
-                                                 or generation.last_latent is not None):
-        pins = image_pins(options, noise.cpu(), generation.first_latent, generation.last_latent)
     webui_forward = model_wrap.forward
-    _place_for_pass(p.sampler, generation, unet)
+    generation.run = run
 
-    # The step comes from sigma on this pass's own ladder, not from on_cfg_denoiser's sampling_step: that is
-    # set by the sampler's callback after each step (one behind from the second step on), counts from the
-    # start of img2img's truncated ladder, and CFGDenoiser.step counts model calls (2 per step for Heun).
     def forward(x, sigma, **kwargs):
-        if x.shape[0] % frames:
-            return webui_forward(x, sigma, **kwargs)   # not one of ours
-        if not ladder:
-            raise AnimLongError("AnimLong: the sampler did not ask for its sigmas; it is not supported.")
-        motion = generation.motion if generation.running is None else generation.running
-        with inject_motion(unet, motion, attention=generation.attention) as injected:
+        run.begin_evaluation()
+        row_map = run.chunk(x)
+        if run.motion is None:
+            raise AnimLongError("AnimLong: the model was called before the sampler started; this sampler is not "
+                                "supported. Choose a k-diffusion sampler such as Euler, DPM++ 2M or Heun.")
+        with inject_motion(unet, run.motion, attention=run.attention) as injected:
             progress = _Progress(webui_forward, injected.slot, state)
-            windowed = WindowedDenoiser(progress, injected.slot, options, num_frames=frames, sigmas=ladder[-1],
-                                        pins=pins)
-            progress.start(windowed, sigma)
-            return windowed(x, sigma, **kwargs)
+            windowed = WindowedDenoiser(progress, injected.slot, run.options, num_frames=frames,
+                                        planner=run.plan, total_steps=run.total_steps, pins=run.pins,
+                                        between_windows=run.check_interrupt)
+            progress.start(run.step, run.total_steps, len(windowed.windows(run.step)))
+            return windowed(x, sigma, step=run.step, row_map=row_map, **kwargs)
 
     model_wrap.forward = forward
 
 
-def _place_for_pass(sampler, generation: Generation, unet) -> None:
-    """The cached module stays on the CPU in its file's dtype; this pass's sampling (launch_sampling, per
-    sampler, so per pass) runs a copy on the UNet's device and dtype, released when it returns or raises."""
-    webui_launch = sampler.launch_sampling
-    parameter = next(unet.parameters())
+def on_cfg_denoiser(params) -> None:
+    """script_callbacks.on_cfg_denoiser: hands the CFG denoiser's layout to the pass it belongs to."""
+    denoiser = getattr(params, "denoiser", None)
+    generation = getattr(getattr(denoiser, "p", None), "animlong", None)
+    run = getattr(generation, "run", None)
+    if run is not None and run.denoiser is denoiser:
+        run.on_cfg_denoiser(params)
 
-    def launch_sampling(steps, func):
-        with placed(generation.motion, parameter.device, parameter.dtype) as running:
-            generation.running = running
-            try:
-                return webui_launch(steps, func)
-            finally:
-                generation.running = None
 
-    sampler.launch_sampling = launch_sampling
+def _wrap_sampler_func(sampler, run: AnimationRun) -> None:
+    """The sampler's function (a k-diffusion sampler) on this sampler object only: the sigmas it runs start
+    the run's step clock, its step callback advances it. functools.wraps keeps the signature the webui
+    inspects to choose the arguments it passes."""
+    original = sampler.func
+    signature = inspect.signature(original)
+    if "sigmas" not in signature.parameters or "callback" not in signature.parameters:
+        raise AnimLongError(f"AnimLong: the sampler {getattr(sampler, 'funcname', original)!r} has no fixed sigma "
+                            "ladder to plan windows on (DPM fast / adaptive); choose Euler, DPM++ 2M or Heun.")
+
+    @functools.wraps(original)
+    def func(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        run.start(bound.arguments["sigmas"])
+        callback = bound.arguments.get("callback")
+
+        def step_done(d):
+            run.clock.on_callback(d["i"])
+            if callback is not None:
+                return callback(d)
+        bound.arguments["callback"] = step_done
+        try:
+            return original(*bound.args, **bound.kwargs)
+        finally:
+            run.release()
+
+    sampler.func = func
 
 
 def _unet(sd_model):
@@ -238,9 +430,8 @@ def _use_training_schedule(model_wrap, motion) -> None:
     model_wrap.log_sigmas = model_wrap.sigmas.log()
 
 
-def _record_sigmas(sampler) -> List[torch.Tensor]:
+def _record_sigmas(sampler, ladder: List[torch.Tensor]) -> None:
     """The sigma ladder the sampler computes for this pass (the window plan's steps follow it)."""
-    ladder: List[torch.Tensor] = []
     webui_get_sigmas = sampler.get_sigmas
 
     def get_sigmas(p, steps):
@@ -249,7 +440,6 @@ def _record_sigmas(sampler) -> List[torch.Tensor]:
         return sigmas
 
     sampler.get_sigmas = get_sigmas
-    return ladder
 
 
 class _Progress:
@@ -259,10 +449,9 @@ class _Progress:
         self.model, self.slot, self.state = model, slot, state
         self.text, self.count, self.index = "", 0, 0
 
-    def start(self, windowed: WindowedDenoiser, sigma) -> None:
-        step = windowed.step_of(sigma)
-        self.count, self.index = len(windowed.windows(step)), 0
-        self.text = f"AnimLong: step {step + 1}/{windowed.total_steps}"
+    def start(self, step: int, total_steps: int, windows: int) -> None:
+        self.count, self.index = windows, 0
+        self.text = f"AnimLong: step {step + 1}/{total_steps}"
 
     def __call__(self, x, sigma, **kwargs):
         call = self.slot.current

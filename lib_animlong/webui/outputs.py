@@ -36,7 +36,7 @@ def write_videos(frames: Sequence, infotexts: Sequence[str], seeds: Sequence[int
     results, notes = [], []
     for start in range(0, len(frames) - frames_per_video + 1, frames_per_video):
         clip = list(frames[start:start + frames_per_video])
-        name = f"{_next_number(folder):05}-{seeds[start] if start < len(seeds) else 0}"
+        name = free_name(folder, seeds[start] if start < len(seeds) else 0, formats)
         try:
             paths = save_video(clip, folder, name, formats, fps=fps, params_text=infotexts[start],
                                settings=video_settings)
@@ -47,11 +47,37 @@ def write_videos(frames: Sequence, infotexts: Sequence[str], seeds: Sequence[int
     return results, notes
 
 
-def _next_number(folder: str) -> int:
+def next_number(folder: str) -> int:
+    """The largest number a name in `folder` starts with, plus one (0 for an empty or missing folder), as the
+    webui numbers its images (modules/images.py get_next_sequence_number): deleting an earlier file never
+    makes a taken number come round again."""
     try:
-        return len({entry.split("-")[0] for entry in os.listdir(folder)})
+        entries = os.listdir(folder)
     except OSError:
         return 0
+    largest = -1
+    for entry in entries:
+        prefix = entry.split("-")[0].split(".")[0]
+        if prefix.isdigit():
+            largest = max(largest, int(prefix))
+    return largest + 1
+
+
+def free_name(folder: str, seed: int, formats: Sequence[str]) -> str:
+    """`<number>-<seed>` with the next number, moved on while any file it would write already exists (a file
+    written meanwhile by another tab): no existing file is ever opened for writing."""
+    number = next_number(folder)
+    while True:
+        name = f"{number:05}-{seed}"
+        if not any(os.path.lexists(path) for path in _paths(folder, name, formats)):
+            return name
+        number += 1
+
+
+def _paths(folder: str, name: str, formats: Sequence[str]) -> List[str]:
+    from ..video import _EXTENSIONS
+    return [os.path.join(folder, f"{name}-frames") if fmt == "PNG" else
+            os.path.join(folder, name + _EXTENSIONS.get(fmt, "." + fmt.lower())) for fmt in formats]
 
 
 def gallery(results, infotexts: Sequence[str], frames_per_video: int, is_api: bool, return_frames: bool):

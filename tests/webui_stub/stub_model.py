@@ -1,6 +1,7 @@
 """shared.sd_model for the stand-in: a real tiny ldm UNet behind LatentDiffusion's surface
 (alphas_cumprod, apply_model, get_learned_conditioning, encode/decode_first_stage), with a toy text
-encoder (a fixed vector per word, 77 rows per 75 words like CLIP) and a toy VAE (8x8 pixels per latent)."""
+encoder (a fixed vector per word, 77 rows per 75 words like CLIP) and a toy VAE (8x8 pixels per latent) whose
+encoder weights are bfloat16 and which refuses input of another dtype, as a real VAE's convolutions do."""
 import zlib
 
 import torch
@@ -17,6 +18,12 @@ class _Inner(nn.Module):
         self.conditioning_key = "crossattn"
 
 
+class _FirstStage(nn.Module):
+    def __init__(self, to_rgb):
+        super().__init__()
+        self.from_rgb = nn.Parameter(torch.linalg.pinv(to_rgb).to(torch.bfloat16), requires_grad=False)
+
+
 class TinySdModel(nn.Module):
     def __init__(self, unet):
         super().__init__()
@@ -28,6 +35,8 @@ class TinySdModel(nn.Module):
         generator = torch.Generator().manual_seed(7)
         self.register_buffer("to_rgb", torch.randn(3, 4, generator=generator) * 0.5)
         self.latent_calls = []   # batch size of every encode_first_stage call
+        self.first_stage_model = _FirstStage(self.to_rgb)
+        self.cond_stage_model_empty_prompt = self.get_learned_conditioning([""])
 
     def apply_model(self, x, t, cond):
         return self.model.diffusion_model(x, t, context=torch.cat(cond["c_crossattn"], 1))
@@ -51,9 +60,12 @@ class TinySdModel(nn.Module):
         return torch.tanh(F.interpolate(rgb, scale_factor=8, mode="nearest"))
 
     def encode_first_stage(self, x):
+        weight = self.first_stage_model.from_rgb
+        if x.dtype != weight.dtype or x.device != weight.device:
+            raise RuntimeError(f"Input type ({x.dtype}, {x.device}) and weight type ({weight.dtype}, "
+                               f"{weight.device}) should be the same")
         self.latent_calls.append(x.shape[0])
-        pooled = F.avg_pool2d(x, 8)
-        return torch.einsum("oc,bchw->bohw", torch.linalg.pinv(self.to_rgb), pooled)
+        return torch.einsum("oc,bchw->bohw", weight, F.avg_pool2d(x, 8))
 
     def get_first_stage_encoding(self, encoded):
         return encoded

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from modules import images, infotext_utils, prompt_parser, scripts, sd_samplers, shared
+from modules import devices, images, infotext_utils, prompt_parser, scripts, sd_samplers, sd_samplers_common, shared
 from modules.shared import opts, state
 
 
@@ -48,6 +48,7 @@ class StableDiffusionProcessing:
         self.c = self.uc = None
         self.is_hr_pass = False
         self.comments = {}
+        self.s_min_uncond = 0.0
 
     def setup_prompts(self):
         self.all_prompts = self.batch_size * self.n_iter * [self.prompt]
@@ -130,6 +131,7 @@ class StableDiffusionProcessingTxt2Img(StableDiffusionProcessing):
 class StableDiffusionProcessingImg2Img(StableDiffusionProcessing):
     def __init__(self, init_images=None, denoising_strength=0.75, image_mask=None, resize_mode=0, **kwargs):
         super().__init__(**kwargs)
+        self.resize_mode = resize_mode
         self.init_images = init_images or []
         self.denoising_strength = denoising_strength
         self.image_mask = image_mask
@@ -140,16 +142,25 @@ class StableDiffusionProcessingImg2Img(StableDiffusionProcessing):
         self.color_corrections = None
 
     def init(self, all_prompts, all_seeds, all_subseeds):
-        pixels = []
+        """As the webui's (v1.10.1, no mask): flatten, resize_image(resize_mode) unless 3, [0, 1] pixels on
+        shared.device in devices.dtype_vae, images_tensor_to_samples; one image is repeated per batch."""
+        arrays = []
         for img in self.init_images:
-            arr = np.asarray(img.convert("RGB").resize((self.width, self.height)), dtype=np.float32) / 127.5 - 1
-            pixels.append(torch.from_numpy(arr).permute(2, 0, 1))
-        batch = torch.stack(pixels)
-        self.color_corrections = [img] if len(pixels) == 1 else None
-        if len(pixels) == 1:   # the webui encodes the whole batch in one call
-            batch = batch.expand(self.batch_size, -1, -1, -1)
+            image = images.flatten(img, opts.img2img_background_color)
+            if self.resize_mode != 3:
+                image = images.resize_image(self.resize_mode, image, self.width, self.height)
+            arrays.append(np.moveaxis(np.array(image).astype(np.float32) / 255.0, 2, 0))
+        self.color_corrections = [self.init_images[0]] if len(arrays) == 1 else None
+        if len(arrays) == 1:   # the webui encodes the whole batch (one VAE call per image)
+            batch = np.expand_dims(arrays[0], axis=0).repeat(self.batch_size, axis=0)
             self.color_corrections = self.color_corrections * self.batch_size
-        self.init_latent = self.sd_model.get_first_stage_encoding(self.sd_model.encode_first_stage(batch))
+        else:
+            batch = np.array(arrays)
+        image = torch.from_numpy(batch).to(shared.device, dtype=devices.dtype_vae)
+        self.init_latent = sd_samplers_common.images_tensor_to_samples(
+            image, sd_samplers_common.approximation_indexes.get(opts.sd_vae_encode_method), self.sd_model)
+        if self.resize_mode == 3:
+            self.init_latent = F.interpolate(self.init_latent, size=(self.height // 8, self.width // 8), mode="bilinear")
         self.image_conditioning = self.init_latent.new_zeros(self.init_latent.shape[0], 5, 1, 1)
 
     def sample(self, conditioning, unconditional_conditioning, seeds, subseeds, subseed_strength, prompts):

@@ -44,5 +44,10 @@ def ui_settings_callback():
 
 
 def cfg_denoiser_callback(params):
+    """Like the webui's: an exception in a callback is reported (modules.errors) and the next one runs."""
     for c in callbacks["cfg_denoiser"]:
-        c(params)
+        try:
+            c(params)
+        except Exception:
+            from modules import errors
+            errors.report(f"Error executing callback cfg_denoiser_callback for {c}", exc_info=True)

@@ -1,6 +1,8 @@
 """opts / OptionInfo / state / cmd_opts / sd_model, as the webui's modules.shared exposes them."""
 import types
 
+import torch
+
 
 class OptionInfo:
     def __init__(self, default=None, label="", component=None, component_args=None, onchange=None,
@@ -46,7 +48,9 @@ def default_opts():
     options.data.update(dict(batch_cond_uncond=True, pad_cond_uncond=False, pad_cond_uncond_v0=False,
                              skip_early_cond=0.0, s_min_uncond_all=False, samples_save=True, return_grid=True,
                              samples_format="png", outdir_samples="", img2img_fix_steps=False,
-                             live_preview_content="Prompt", enable_quantization=False))
+                             live_preview_content="Prompt", enable_quantization=False,
+                             img2img_background_color="#ffffff", sd_vae_encode_method="Full",
+                             img2img_color_correction=False))
     return options
 
 
@@ -83,3 +87,4 @@ opts = default_opts()
 state = State()
 cmd_opts = types.SimpleNamespace(api=False, nowebui=False, data_dir=".")
 sd_model = None
+device = torch.device("cpu")
