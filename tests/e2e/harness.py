@@ -541,3 +541,27 @@ def png_image(width=64, height=64, colour=(200, 40, 40)):
     image = Image.new("RGB", (width, height), colour)
     ImageDraw.Draw(image).ellipse((width // 4, height // 4, 3 * width // 4, 3 * height // 4), fill=(40, 40, 200))
     return image
+
+
+# ---------------------------------------------------------------------------------------------- scenarios
+
+V2 = "mm_sd_v15_v2.safetensors"
+
+
+def animation(**options) -> Dict:
+    """The AnimLong dict of a small animation (8 frames, context 4, GIF) with `options` on top."""
+    return dict(dict(enable=True, motion_module=V2, frames=8, context_length=4, formats=["GIF"]), **options)
+
+
+def assert_video(data: bytes, fmt: str, frames: int, size=(64, 64)) -> Decoded:
+    decoded = decode(data)
+    assert (decoded.format, decoded.frames, decoded.size) == (fmt, frames, tuple(size)), decoded
+    return decoded
+
+
+def output_files(folder: str) -> List[str]:
+    """Every file under folder (relative paths), e.g. to show a refused request wrote nothing."""
+    found = []
+    for base, _, names in os.walk(folder):
+        found += [os.path.relpath(os.path.join(base, name), folder) for name in names]
+    return sorted(found)
