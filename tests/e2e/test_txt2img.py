@@ -34,7 +34,11 @@ def test_every_format_with_return_frames(webui):
         assert "AnimLong: " in decoded.comment
     folder = os.path.join(webui.outputs, "txt2img-images", "AnimLong", datetime.date.today().isoformat())
     saved = sorted(os.listdir(folder))
-    stem = next(name[:-4] for name in saved if name.endswith(".gif") and name.endswith(f"-{SEED}.gif"))
+    stems = [name[:-4] for name in saved
+             if name.endswith(".gif") and open(os.path.join(folder, name), "rb").read() == gif]
+    assert len(stems) == 1, saved
+    stem = stems[0]
+    assert stem.endswith(f"-{SEED}")
     for ext, data in ((".gif", gif), (".mp4", mp4), (".webp", webp)):
         with open(os.path.join(folder, stem + ext), "rb") as f:
             assert f.read() == data

@@ -102,7 +102,7 @@ def test_enable_and_generate_from_the_page_then_paste_parameters(page, webui_ui,
     shown.wait_for(state="visible", timeout=GENERATE_TIMEOUT_MS)
     page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=shown.element_handle())
     assert shown.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [64, 64]
-    gif = page.request.get(shown.get_attribute("src")).body()
+    gif = page.request.get(shown.evaluate("img => img.src")).body()   # the absolute URL
     assert_video(gif, "GIF", 8)
     page.screenshot(path=str(tmp_path / "generated.png"), full_page=True)
     assert (tmp_path / "generated.png").stat().st_size > 10_000
