@@ -9,6 +9,7 @@ import os
 from modules import script_callbacks, scripts, shared
 
 from lib_animlong.errors import AnimLongError
+from lib_animlong.motion.inject import match_sites
 from lib_animlong.motion.loader import MotionCache
 from lib_animlong.webui import generation, motion_files, outputs, request, settings
 
@@ -40,7 +41,20 @@ class AnimLongScript(scripts.Script):
         return motion_files.list_motion_modules(self._folders())
 
     def _load_motion(self, name):
-        return self.motion_cache.get(motion_files.resolve(name, self._folders())).motion
+        """The module of file `name`, checked against the loaded checkpoint's UNet before any work; every
+        refusal names the file."""
+        path = motion_files.resolve(name, self._folders())
+        file_name = os.path.basename(path)
+        try:
+            motion = self.motion_cache.get(path).motion
+            unet = getattr(getattr(shared.sd_model, "model", None), "diffusion_model", None)
+            if unet is not None:
+                match_sites(unet, motion)
+        except AnimLongError as error:
+            if file_name in str(error):
+                raise
+            raise AnimLongError(f"AnimLong: motion module {file_name!r}: {error}") from None
+        return motion
 
     def before_process(self, p, *args):
         try:
