@@ -9,6 +9,7 @@ import os
 from modules import script_callbacks, scripts, sd_samplers_common, shared
 
 from lib_animlong.errors import AnimLongError
+from lib_animlong.motion.inject import match_sites
 from lib_animlong.motion.loader import MotionCache
 from lib_animlong.webui import attention, generation, motion_files, motion_loras, outputs, request, routes, settings
 
@@ -48,9 +49,19 @@ class AnimLongScript(scripts.Script):
         return motion_loras.list_motion_loras(self._lora_folders())
 
     def _load_motion(self, name, loras=()):
-        """The cached module, or (with MotionLoRAs) a copy with them added; the cache itself is never changed."""
+        """The module of file `name`, checked against the loaded checkpoint's UNet before any work (every
+        refusal names the file), or with MotionLoRAs a copy with them added (the cache is never changed)."""
         path = motion_files.resolve(name, self._folders())
-        motion = self.motion_cache.get(path).motion
+        file_name = os.path.basename(path)
+        try:
+            motion = self.motion_cache.get(path).motion
+            unet = getattr(getattr(shared.sd_model, "model", None), "diffusion_model", None)
+            if unet is not None:
+                match_sites(unet, motion)
+        except AnimLongError as error:
+            if file_name in str(error):
+                raise
+            raise AnimLongError(f"AnimLong: motion module {file_name!r}: {error}") from None
         if not loras:
             return motion
         folders = self._lora_folders()

@@ -41,6 +41,7 @@ def _mode(item) -> str:
     return "api"
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     here = os.path.dirname(os.path.abspath(__file__)) + os.sep
     e2e = [item for item in items if str(item.fspath).startswith(here)]

@@ -21,6 +21,7 @@ import fcntl
 import hashlib
 import io
 import json
+import math
 import os
 import shutil
 import signal
@@ -176,9 +177,13 @@ SEEDS = {"v1": 11, "v2": 12, "v3": 13, "AnimateLCM": 14, "LongAnimateDiff": 15, 
          "MotionLoRA": 18}
 
 
+BUILDER_VERSION = 2   # raise when the way the files are written changes (the cache key holds it)
+
+
 def _motion_cache_key() -> str:
-    digest = hashlib.sha256()
-    for path in ("lib_animlong/motion/synthetic.py", "lib_animlong/motion/module.py", "tests/e2e/harness.py"):
+    """The files depend on the list above, the builder's version and the code that makes modules."""
+    digest = hashlib.sha256(f"{BUILDER_VERSION} {MOTION_FILES!r} {SEEDS!r}".encode())
+    for path in ("lib_animlong/motion/synthetic.py", "lib_animlong/motion/module.py"):
         with open(os.path.join(ROOT, path), "rb") as f:
             digest.update(f.read())
     return digest.hexdigest()[:16]
@@ -242,15 +247,37 @@ def _write_motion_file(motion_file: MotionFile, path: str, folder: str, states: 
 
 
 def _random_state(kind: str):
-    """float32 random weights of one kind, at full width."""
+    """float32 random weights of one kind at full width, with the key names and shapes of the module the
+    engine builds for that kind (formats.expected_shapes, on the meta device: free). Values as
+    synthetic.randomize_ makes them (N(0, 0.1), 1-D weights around 1; the positional table the sinusoid),
+    cut from one random pool instead of building and initialising a 450M-parameter module per kind."""
+    import torch
     from lib_animlong.motion import synthetic
+    from lib_animlong.motion.formats import expected_shapes
+    from lib_animlong.motion.module import sinusoid_table
+
     if kind == "MotionLoRA":
         return synthetic.random_motion_lora(synthetic.sd15_spec("v2"), 4, SEEDS[kind])
-    if kind == "SDXL":
-        return synthetic.random_state_dict(synthetic.sdxl_spec(), SEEDS[kind])
-    if kind == "HotShot-XL":
-        return synthetic.hotshot_state_dict(seed=SEEDS[kind])
-    return synthetic.random_state_dict(synthetic.sd15_spec(kind), SEEDS[kind])
+    spec = {"SDXL": synthetic.sdxl_spec, "HotShot-XL": synthetic.hotshot_spec}.get(kind, None)
+    spec = spec() if spec else synthetic.sd15_spec(kind)
+    generator = torch.Generator().manual_seed(SEEDS[kind])
+    pool = torch.randn(1 << 24, generator=generator) * 0.1
+    state = {}
+    for index, (key, shape) in enumerate(expected_shapes(spec).items()):
+        count = math.prod(shape)
+        if key.endswith("pos_encoder.pe"):
+            state[key] = sinusoid_table(shape[1], shape[2]).reshape(shape)
+            continue
+        if count > pool.numel():
+            values = torch.randn(shape, generator=generator) * 0.1
+        else:
+            start = (index * 1_000_003) % (pool.numel() - count + 1)
+            values = pool[start:start + count].reshape(shape).clone()
+        state[key] = values + 1.0 if key.endswith("weight") and len(shape) == 1 else values
+    if kind == "HotShot-XL":   # HotShot-XL's own names (as synthetic.hotshot_state_dict writes them)
+        state = {k.replace(".motion_modules.", ".temporal_attentions.").replace(".temporal_transformer.", ".")
+                 .replace("pos_encoder.pe", "pos_encoder.positional_encoding"): v for k, v in state.items()}
+    return state
 
 
 def _write_broken(motion_file: MotionFile, path: str, folder: str) -> None:
@@ -541,3 +568,27 @@ def png_image(width=64, height=64, colour=(200, 40, 40)):
     image = Image.new("RGB", (width, height), colour)
     ImageDraw.Draw(image).ellipse((width // 4, height // 4, 3 * width // 4, 3 * height // 4), fill=(40, 40, 200))
     return image
+
+
+# ---------------------------------------------------------------------------------------------- scenarios
+
+V2 = "mm_sd_v15_v2.safetensors"
+
+
+def animation(**options) -> Dict:
+    """The AnimLong dict of a small animation (8 frames, context 4, GIF) with `options` on top."""
+    return dict(dict(enable=True, motion_module=V2, frames=8, context_length=4, formats=["GIF"]), **options)
+
+
+def assert_video(data: bytes, fmt: str, frames: int, size=(64, 64)) -> Decoded:
+    decoded = decode(data)
+    assert (decoded.format, decoded.frames, decoded.size) == (fmt, frames, tuple(size)), decoded
+    return decoded
+
+
+def output_files(folder: str) -> List[str]:
+    """Every file under folder (relative paths), e.g. to show a refused request wrote nothing."""
+    found = []
+    for base, _, names in os.walk(folder):
+        found += [os.path.relpath(os.path.join(base, name), folder) for name in names]
+    return sorted(found)
