@@ -335,6 +335,29 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+_MIRRORS: Dict[str, str] = {}
+
+
+def servable_webui_root() -> str:
+    """The webui root a server with its page runs from. gradio 3.41 refuses every `file=` path with a
+    dot-folder in it (routes.file: is_dotfile), so a webui under ~/.cache serves none of its own javascript
+    (script.js: 403) and its page cannot generate or paste parameters. Such a root is mirrored once per test
+    process by hard links (`cp -al`: same files, no space, well under a second) under the temp folder, and
+    removed at exit; the API-only servers run from the original."""
+    root = webui_root()
+    if not any(part.startswith(".") for part in root.split(os.sep)):
+        return root
+    if root not in _MIRRORS:
+        base = tempfile.mkdtemp(prefix="animlong-webui-root-")
+        mirror = os.path.join(base, "stable-diffusion-webui")
+        if any(part.startswith(".") for part in mirror.split(os.sep)):
+            raise HarnessError(f"no folder without a dot in its path for the webui's page: {mirror}")
+        subprocess.run(["cp", "-al", root, mirror], check=True)
+        atexit.register(shutil.rmtree, base, True)
+        _MIRRORS[root] = mirror
+    return _MIRRORS[root]
+
+
 @dataclass
 class WebuiServer:
     """One webui process: start.sh's command line and environment plus --data-dir, on its own port."""
@@ -366,7 +389,8 @@ class WebuiServer:
         self.port = free_port()
         self._log = open(self.log_path, "w")
         t0 = time.monotonic()
-        self.process = subprocess.Popen(self.command(), cwd=webui_root(), env=_server_env(), stdout=self._log,
+        root = servable_webui_root() if self.ui else webui_root()
+        self.process = subprocess.Popen(self.command(), cwd=root, env=_server_env(), stdout=self._log,
                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         _RUNNING.add(self)
         try:

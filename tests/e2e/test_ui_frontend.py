@@ -26,25 +26,6 @@ def sid(name: str) -> str:
     return f"#script_{TAB}_animlong_{name}"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def servable_webui_root(tmp_path_factory):
-    """gradio 3.41 refuses every `file=` path with a dot-folder in it (routes.file: is_dotfile), so a webui
-    under ~/.cache serves none of its own javascript (script.js: 403) and its page has no UI code at all.
-    Run the UI server from a hard-linked copy of the webui root at a path without one (same files, no
-    space, instant); the API-only tests are unaffected."""
-    root = harness.webui_root()
-    if not any(part.startswith(".") for part in root.split(os.sep)):
-        yield root
-        return
-    mirror = str(tmp_path_factory.mktemp("webui-root") / "stable-diffusion-webui")
-    if any(part.startswith(".") for part in mirror.split(os.sep)):
-        pytest.fail(f"no path without a dot-folder for the webui root: {mirror}")
-    subprocess.run(["cp", "-al", root, mirror], check=True)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(harness, "webui_root", lambda: mirror)
-        yield mirror
-
-
 @pytest.fixture
 def page(webui_ui, tmp_path):
     if not os.path.exists(CHROMIUM):
