@@ -22,6 +22,7 @@ import torch
 from . import kdiffusion
 from .errors import AnimLongError
 from .fitting import fit_options
+from .context.plan import PlanCache
 from .options import OUTPUT_FORMATS, AnimationOptions
 from .video import VideoSettings
 
@@ -91,28 +92,6 @@ class _EpsModel(torch.nn.Module):
         if self.governor is not None:
             self.governor.update()
         return self.unet(x, t, context=context)
-
-
-class PlanCache:
-    """context.plan memoised per (step, total_steps, num_frames): each step's windows are planned once per
-    render, not once per model call (two-evaluation samplers call the model twice a step)."""
-
-    def __init__(self, options: AnimationOptions):
-        from .context import plan
-        self.plan, self.options, self.plans = plan, options, {}
-
-    def __call__(self, step: int, total_steps: int, num_frames: int, options: AnimationOptions):
-        if options is not self.options and options != self.options:
-            return self.plan(step, total_steps, num_frames, options)
-        key = (step, total_steps, num_frames)
-        if key not in self.plans:
-            self.plans[key] = self.plan(step, total_steps, num_frames, options)
-        return self.plans[key]
-
-    def prepare(self, total_steps: int, num_frames: int) -> None:
-        """Plan every step now: a plan that cannot be made is refused before any sampling."""
-        for step in range(total_steps):
-            self(step, total_steps, num_frames, self.options)
 
 
 def sample_latents(unet, motion, cond: torch.Tensor, uncond: torch.Tensor, alphas_cumprod: torch.Tensor,

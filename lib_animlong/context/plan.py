@@ -23,6 +23,28 @@ def plan(step: int, total_steps: int, num_frames: int, options: AnimationOptions
     return build(step, num_frames, length, recipe_for(options, num_frames, total_steps))
 
 
+class PlanCache:
+    """context.plan memoised per (step, total_steps, num_frames): each step's windows are planned once per
+    render or webui sampling pass, not once per model call (two-evaluation samplers call the model twice a
+    step). Pure apart from the memo: the same plans as `plan`."""
+
+    def __init__(self, options: AnimationOptions):
+        self.options, self.plans = options, {}
+
+    def __call__(self, step: int, total_steps: int, num_frames: int, options: AnimationOptions):
+        if options is not self.options and options != self.options:
+            return plan(step, total_steps, num_frames, options)
+        key = (step, total_steps, num_frames)
+        if key not in self.plans:
+            self.plans[key] = plan(step, total_steps, num_frames, options)
+        return self.plans[key]
+
+    def prepare(self, total_steps: int, num_frames: int) -> None:
+        """Plan every step now: a plan that cannot be made is refused before any sampling."""
+        for step in range(total_steps):
+            self(step, total_steps, num_frames, self.options)
+
+
 def recipe_for(options: AnimationOptions, num_frames: int, total_steps: int) -> Recipe:
     """The recipe the options describe, for a video of `num_frames` frames."""
     length = min(options.context_length, num_frames)

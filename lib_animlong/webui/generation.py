@@ -31,6 +31,7 @@ from ..fitting import fit_options
 from ..motion.inject import inject_motion, training_alphas_cumprod
 from ..motion.placement import placed
 from ..noise import freenoise
+from ..context.plan import PlanCache
 from ..options import AnimationOptions
 from ..sampling.rows import RowMap
 from ..sampling.steps import StepClock, ladder_offset
@@ -196,7 +197,7 @@ class AnimationRun:
     - clock: the sampler's step of every evaluation (set when the sampler starts, from the sigmas it runs);
     - total_steps: steps of the pass's full sigma ladder (img2img / hires run a suffix of it);
     - the row map of every model call, from the webui's conds (`on_cfg_denoiser`);
-    - one plan per step (`plan`), made once and reused by every evaluation and chunk of that step.
+    - one plan per step (`planner`, a context.PlanCache), made once and reused by every evaluation and chunk.
     """
     options: AnimationOptions
     frames: int
@@ -211,7 +212,7 @@ class AnimationRun:
     ladders: List[torch.Tensor] = field(default_factory=list)   # get_sigmas results of this pass
     clock: Optional[StepClock] = None
     total_steps: int = 0
-    plans: Dict[int, list] = field(default_factory=dict)
+    planner: Optional[PlanCache] = None             # set from options in __post_init__; let go by release
     pending: Any = None                             # CFGDenoiserParams of the evaluation about to run
     params: Any = None                              # ... of the evaluation in flight
     row_map: Optional[RowMap] = None                # of the evaluation's whole x_in
@@ -219,6 +220,9 @@ class AnimationRun:
     next_row: int = 0
     motion: Any = None                              # the placed copy while the sampler runs
     held: Optional[ExitStack] = None
+
+    def __post_init__(self):
+        self.planner = PlanCache(self.options)
 
     def start(self, sigmas) -> None:
         """The sampler starts on `sigmas`: the step clock and the plan's step count follow them, and the
@@ -229,12 +233,6 @@ class AnimationRun:
         parameter = next(self.unet.parameters())
         self.held = ExitStack()
         self.motion = self.held.enter_context(placed(self.source, parameter.device, parameter.dtype))
-
-    def plan(self, step: int, total_steps: int, num_frames: int, options: AnimationOptions):
-        if step not in self.plans:
-            from ..context import plan
-            self.plans[step] = plan(step, total_steps, num_frames, options)
-        return self.plans[step]
 
     def on_cfg_denoiser(self, params) -> None:
         """The webui's CFG denoiser is about to evaluate: its x_in, sigma and conds (read at the first model
@@ -286,7 +284,7 @@ class AnimationRun:
 
     def release(self) -> None:
         """End of the pass: the plans and the module's device copy are let go."""
-        self.plans.clear()
+        self.planner = None
         self.pending = self.params = None
         held, self.held, self.motion = self.held, None, None
         if held is not None:
@@ -368,7 +366,7 @@ def _install(p, generation: Generation, state, noise, c, model_wrap, interrupted
         with inject_motion(unet, run.motion, attention=run.attention) as injected:
             progress = _Progress(webui_forward, injected.slot, state)
             windowed = WindowedDenoiser(progress, injected.slot, run.options, num_frames=frames,
-                                        planner=run.plan, total_steps=run.total_steps, pins=run.pins,
+                                        planner=run.planner, total_steps=run.total_steps, pins=run.pins,
                                         between_windows=run.check_interrupt)
             progress.start(run.step, run.total_steps, len(windowed.windows(run.step)))
             return windowed(x, sigma, step=run.step, row_map=row_map, **kwargs)
