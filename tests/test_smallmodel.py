@@ -112,3 +112,38 @@ def test_the_shipped_image_model_loads_and_denoises_a_sprite_frame():
     predicted = (noisy - (1 - abar).sqrt() * eps) / abar.sqrt()
     naive = noisy / abar.sqrt()
     assert (predicted - clean).pow(2).mean() < 0.2 * (naive - clean).pow(2).mean()
+
+
+def test_motion_batches_draw_their_clip_length_from_the_step_within_the_range():
+    from lib_animlong.smallmodel.train import SpriteBatches, clip_lengths
+    assert clip_lengths("16") == 16 and clip_lengths("8-32") == (8, 32)
+    with pytest.raises(SystemExit, match="8-32"):
+        clip_lengths("32-8")
+    batches = SpriteBatches(seed=0, videos=2, frames=(8, 32), min_snr=5.0)
+    lengths = []
+    for step in range(12):
+        batch = batches.at(step)
+        frames = int(batch["frames"])
+        assert 8 <= frames <= 32
+        assert batch["noisy"].shape[0] == 2 * frames and batch["tokens"].shape[0] == 2
+        lengths.append(frames)
+    assert len(set(lengths)) > 3                       # lengths vary over the steps
+    again = batches.at(5)
+    assert int(again["frames"]) == lengths[5] and torch.equal(again["noisy"], batches.at(5)["noisy"])
+
+
+def test_fine_tuning_starts_from_the_shipped_motion_modules(tmp_path):
+    from argparse import Namespace
+    from lib_animlong.smallmodel.train import MotionStage
+    from lib_animlong.smallmodel.weights import load_motion_model
+    args = Namespace(seed=0, clip="8-32", clips=1, min_snr=5.0, dir=str(tmp_path), from_shipped=True, device="cpu")
+    stage = MotionStage(args)
+    shipped = load_motion_model().state_dict()
+    for key, value in stage.motion.state_dict().items():
+        assert torch.equal(value, shipped[key]), key
+    batch = stage.batches.at(3)
+    with torch.no_grad():
+        alone = stage.loss(batch)
+        with stage.forward_context():
+            together = stage.loss(batch)
+    assert together.item() != alone.item()    # the motion modules take part inside the context only

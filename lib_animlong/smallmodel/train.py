@@ -5,6 +5,9 @@
     python -m lib_animlong.smallmodel.train export                  # EMA weights -> models/*.safetensors (fp16)
     python -m lib_animlong.smallmodel.train eval                    # held-out clip loss with / without motion
 
+    python -m lib_animlong.smallmodel.train motion --from-shipped --clip 8-32 --lr 1e-4 --minutes 60
+                                       # fine-tune the shipped motion modules on clips of 8 to 32 frames
+
 Each invocation resumes from its stage's checkpoint and stops after --minutes or --steps (whichever comes
 first). Batches are a pure function of (seed, step), so a resumed run sees the same data as an unbroken one.
 """
@@ -65,7 +68,8 @@ class SpriteBatches(torch.utils.data.Dataset):
     workers can draw batches ahead of the GPU. `frames` 1 gives single frames (image stage), more gives
     clips of consecutive frames (motion stage); prompts and timesteps are per video."""
 
-    def __init__(self, seed: int, videos: int, frames: int, min_snr: float, first: int = 0, last: int = 0):
+    def __init__(self, seed: int, videos: int, frames, min_snr: float, first: int = 0, last: int = 0):
+        """frames: an int, or (shortest, longest) to draw each batch's clip length from its step."""
         self.seed, self.videos, self.frames, self.min_snr = seed, videos, frames, min_snr
         self.first, self.last = first, last
 
@@ -77,11 +81,14 @@ class SpriteBatches(torch.utils.data.Dataset):
 
     def at(self, step: int) -> dict:
         rng, gen = step_generators(self.seed, step)
-        pixels, prompts = sprites.batch(rng, videos=self.videos, frames=self.frames)
+        frames = self.frames
+        if isinstance(frames, tuple):
+            frames = int(rng.integers(frames[0], frames[1] + 1))
+        pixels, prompts = sprites.batch(rng, videos=self.videos, frames=frames)
         tokens = text.drop_slots(torch.tensor([text.tokenize(p) for p in prompts]), gen, 0.15, 0.1)
         t = torch.randint(0, len(alphas_cumprod()), (len(prompts),), generator=gen)
-        rows = noised_rows(latent.encode(pixels), gen, t.repeat_interleave(self.frames), self.min_snr)
-        return dict(rows, tokens=tokens)
+        rows = noised_rows(latent.encode(pixels), gen, t.repeat_interleave(frames), self.min_snr)
+        return dict(rows, tokens=tokens, frames=frames)
 
     def range(self, first: int, last: int) -> "SpriteBatches":
         return SpriteBatches(self.seed, self.videos, self.frames, self.min_snr, first, last)
@@ -99,7 +106,7 @@ class Stage:
 
     def loss(self, batch: dict):
         context = self.text(batch["tokens"].to(self.args.device))
-        return diffusion_loss(self.unet, context.repeat_interleave(self.batches.frames, dim=0), batch)
+        return diffusion_loss(self.unet, context.repeat_interleave(int(batch["frames"]), dim=0), batch)
 
 
 class ImageStage(Stage):
@@ -120,29 +127,53 @@ class MotionStage(Stage):
     name = "motion"
 
     def __init__(self, args):
-        super().__init__(args, frames=args.clip, videos=args.clips)
+        super().__init__(args, frames=clip_lengths(args.clip), videos=args.clips)
         from ..motion.inject import inject_motion
         from ..motion.module import MotionModuleSet
-        image = torch.load(Path(args.dir) / "image.pt", weights_only=True, map_location="cpu")
-        self.unet, self.text = build_unet(), text.TextEmbedding()
-        self.unet.load_state_dict(split(image["ema"], "unet"))
-        self.text.load_state_dict(split(image["ema"], "text"))
-        self.unet.requires_grad_(False).eval()
-        self.text.requires_grad_(False).eval()
         torch.manual_seed(args.seed)
         self.motion = MotionModuleSet(motion_spec())
-        for _, module in self.motion.modules_in_order():  # AnimateDiff: the module starts as the identity
-            torch.nn.init.zeros_(module.temporal_transformer.proj_out.weight)
-            torch.nn.init.zeros_(module.temporal_transformer.proj_out.bias)
+        if getattr(args, "from_shipped", False):   # fine-tune: the shipped image model and motion modules
+            from .weights import load_image_model, load_motion_model
+            self.unet, self.text = load_image_model()
+            self.motion.load_state_dict(load_motion_model().state_dict())
+        else:
+            image = torch.load(Path(args.dir) / "image.pt", weights_only=True, map_location="cpu")
+            self.unet, self.text = build_unet(), text.TextEmbedding()
+            self.unet.load_state_dict(split(image["ema"], "unet"))
+            self.text.load_state_dict(split(image["ema"], "text"))
+            for _, module in self.motion.modules_in_order():  # AnimateDiff: the module starts as the identity
+                torch.nn.init.zeros_(module.temporal_transformer.proj_out.weight)
+                torch.nn.init.zeros_(module.temporal_transformer.proj_out.bias)
+        self.unet.requires_grad_(False).eval()
+        self.text.requires_grad_(False).eval()
         self.trainable = self.motion
         self.inject = inject_motion
+        self._injection = None
 
     @contextmanager
     def forward_context(self):
-        from ..motion.call import MotionCall
         with self.inject(self.unet, self.motion) as injection:
-            with injection.slot.use(MotionCall(frames=self.args.clip)):
+            self._injection = injection
+            try:
                 yield
+            finally:
+                self._injection = None
+
+    def loss(self, batch: dict):
+        from ..motion.call import MotionCall
+        if self._injection is None:      # outside forward_context: the image model alone
+            return super().loss(batch)
+        with self._injection.slot.use(MotionCall(frames=int(batch["frames"]))):
+            return super().loss(batch)
+
+
+def clip_lengths(value: str):
+    """--clip: "16" (every clip 16 frames) or "8-32" (each batch's length drawn from its step)."""
+    low, _, high = str(value).partition("-")
+    low, high = int(low), int(high or low)
+    if not 1 <= low <= high:
+        raise SystemExit(f"--clip {value!r}: give a length like 16 or a range like 8-32.")
+    return low if low == high else (low, high)
 
 
 def batches_from(stage: Stage, step: int):
@@ -230,8 +261,11 @@ def evaluate(args) -> None:
     """Clip loss of the frozen image model alone and with the trained motion modules, on the same held-out
     batches (steps far beyond training): what the motion modules add."""
     stage = MotionStage(args)
-    stage.motion.load_state_dict(torch.load(Path(args.dir) / "motion.pt", weights_only=True,
-                                            map_location="cpu")["ema"])
+    trained = Path(args.dir) / "motion.pt"
+    if trained.exists():
+        stage.motion.load_state_dict(torch.load(trained, weights_only=True, map_location="cpu")["ema"])
+    else:
+        print(f"{trained} not found: evaluating the shipped motion modules")
     stage.motion.eval()
     stage.unet.to(args.device)
     stage.text.to(args.device)
@@ -241,7 +275,8 @@ def evaluate(args) -> None:
         alone = np.mean([stage.loss(batch).item() for batch in held_out])
         with stage.forward_context():
             together = np.mean([stage.loss(batch).item() for batch in held_out])
-    print(f"held-out clip loss over {args.eval_batches} batches: image model alone {alone:.5f}, "
+    print(f"held-out loss over {args.eval_batches} batches of {args.clips} clips of {args.clip} frames: "
+          f"image model alone {alone:.5f}, "
           f"with motion modules {together:.5f} ({100 * (1 - together / alone):.1f}% lower)")
 
 
@@ -255,7 +290,11 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=100_000, help="stop at this total step count")
     parser.add_argument("--batch", type=int, default=32, help="frames per image-stage batch")
     parser.add_argument("--clips", type=int, default=2, help="clips per motion-stage batch")
-    parser.add_argument("--clip", type=int, default=16, help="frames per clip (motion stage)")
+    parser.add_argument("--clip", default="16",
+                        help="frames per clip (motion stage): a length (16) or a range drawn per batch (8-32)")
+    parser.add_argument("--from-shipped", action="store_true",
+                        help="motion stage / eval: start from models/ (the shipped image model and motion "
+                             "modules) instead of .train/image.pt and zero-initialised modules")
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--min-snr", type=float, default=5.0, help="Min-SNR loss weighting gamma (0: off)")
