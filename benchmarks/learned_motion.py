@@ -14,6 +14,7 @@ Figures (benchmarks/quality.py, `video_figures` and `figures`), each the mean ov
   (same noise, so a schedule that did what the full window does scores 0).
 - to full, pixels: mean absolute pixel difference (0-255) from the full-window render.
 - speed, accel: the tracker's median px/frame and acceleration outliers per 100 frames.
+- teleports: jumps per 100 frame pairs longer than twice the data's fastest speed (quality.TELEPORT).
 - flicker: mean absolute difference of neighbouring frames (0-255).
 - dynamic: dynamic degree, the mean Farneback optical-flow magnitude (px/frame, OpenCV).
 - warp: warping error, mean absolute difference between a frame and its predecessor warped by the flow.
@@ -81,27 +82,33 @@ grid): the default now trades the oracle's seam and coherence for motion that is
 
 
 def rows(context: int):
-    """(label, option changes) of every schedule measured, at one context length."""
+    """(label, option changes) of every schedule measured, at one context length. References use
+    reference_positions "window" (true temporal distances): "unique" puts every reference before the window,
+    which reverses time for the references of the steps that run right to left."""
     overlap = max(1, context // 4)
+    near = dict(references="previous", reference_positions="window")
     return [
-        ("anchored-shift (default before this change)", dict(schedule="anchored-shift")),
-        ("anchored-shift, no global steps", dict(schedule="anchored-shift", global_steps=0.0)),
-        ("anchored-shift, previous only, no global steps", dict(schedule="anchored-shift", global_steps=0.0,
-                                                                references="previous")),
-        (f"overlap {overlap}, pyramid", dict(schedule="overlap", overlap=overlap, references="none")),
-        (f"overlap {overlap}, pyramid + previous", dict(schedule="overlap", overlap=overlap,
-                                                        references="previous")),
         (f"uniform {overlap}, van der Corput, pyramid", dict(schedule="uniform", overlap=overlap,
                                                              references="none")),
-        (f"uniform {overlap}, van der Corput, last wins (peer)", dict(schedule="uniform", overlap=overlap,
-                                                                      fuse_weights="last", references="none")),
-        ("shifted, golden", dict(schedule="shifted", phase_law="golden", references="none")),
-        ("shifted, golden + previous", dict(schedule="shifted", phase_law="golden", references="previous")),
-        ("dilated 1/2/4", dict(schedule="dilated", references="none")),
-        ("freenoise, stride 4, pyramid", dict(schedule="freenoise", references="none")),
-        (f"uniform {overlap}, van der Corput, pyramid + previous", dict(schedule="uniform", overlap=overlap,
-                                                                        references="previous")),
+        ("anchored-shift (default before issue 11)", dict(schedule="anchored-shift",
+                                                          references="previous+anchors", global_steps=0.53)),
+        (f"peer: overlap {overlap}, pyramid", dict(schedule="overlap", overlap=overlap, references="none")),
+        (f"peer: uniform {overlap}, last wins", dict(schedule="uniform", overlap=overlap, fuse_weights="last",
+                                                     references="none")),
+        ("peer: freenoise windows, stride 4, pyramid", dict(schedule="freenoise", references="none")),
+        (f"uniform {overlap} + previous", dict(near, schedule="uniform", overlap=overlap)),
+        ("shifted, golden + previous", dict(near, schedule="shifted", phase_law="golden")),
+        ("anchored-shift, no global steps, previous", dict(near, schedule="anchored-shift", global_steps=0.0)),
+        (f"uniform {overlap} + FreeNoise noise", dict(schedule="uniform", overlap=overlap, references="none",
+                                                      noise="freenoise")),
     ]
+
+
+def model_key() -> str:
+    """The first 12 hex digits of the shipped motion file's sha256: renders of another model never mix."""
+    import hashlib
+    from lib_animlong.smallmodel.weights import MOTION_FILE
+    return hashlib.sha256(MOTION_FILE.read_bytes()).hexdigest()[:12]
 
 
 def main(argv=None):
@@ -132,6 +139,7 @@ def main(argv=None):
             chosen = rows(context)
             wanted = [chosen[int(i)] for i in args.rows.split(",") if i] or chosen
             jobs += [(label, context, changes) for label, changes in wanted]
+    model = model_key()
     if not args.table_only:
         import ldm.modules.attention
         ldm.modules.attention.XFORMERS_IS_AVAILBLE = False
@@ -139,7 +147,8 @@ def main(argv=None):
             for label, context, changes in jobs:
                 for prompt in quality.PROMPTS[:args.prompts]:
                     for seed in range(args.seeds):
-                        key = f"{label} | context {context} | {prompt} | seed {seed} | {args.steps} steps"
+                        key = (f"{label} | context {context} | {prompt} | seed {seed} | {args.steps} steps | "
+                               f"model {model}")
                         if key in done:
                             continue
                         started = time.time()
@@ -150,7 +159,7 @@ def main(argv=None):
                         CACHE.parent.mkdir(parents=True, exist_ok=True)
                         CACHE.write_text(json.dumps(done))
                         print(f"{key}: {done[key]['seconds']:.0f} s", flush=True)
-    table = markdown(done, args, quality)
+    table = markdown({k: v for k, v in done.items() if k.endswith(f"model {model}")}, args, quality)
     print(table)
     if args.update:
         import results
@@ -160,10 +169,10 @@ def main(argv=None):
 def summarise(done, args, quality):
     """label, context -> mean figures over prompts and seeds, with the distance to the full window."""
     full = {(v["prompt"], v["seed"]): np.asarray(v["frames"], dtype=np.uint8) for k, v in done.items()
-            if v["label"] == "full window (reference)" and k.endswith(f"| {args.steps} steps")}
+            if v["label"] == "full window (reference)" and f"| {args.steps} steps" in k}
     grouped = {}
     for key, v in done.items():
-        if not key.endswith(f"| {args.steps} steps") or (v["prompt"], v["seed"]) not in full or \
+        if f"| {args.steps} steps" not in key or (v["prompt"], v["seed"]) not in full or \
                 v["prompt"] not in quality.PROMPTS[:args.prompts] or v["seed"] >= args.seeds:
             continue
         frames = np.asarray(v["frames"], dtype=np.uint8)
@@ -182,6 +191,7 @@ def summarise(done, args, quality):
 
 COLUMNS = [("to_full_px", "to full, px", "{:.2f}"), ("to_full_pixels", "to full, pixels", "{:.1f}"),
            ("speed", "speed px/frame", "{:.2f}"), ("accel", "accel /100", "{:.1f}"),
+           ("teleports", "teleports /100", "{:.1f}"),
            ("flicker", "flicker", "{:.2f}"), ("dynamic", "dynamic px/frame", "{:.2f}"),
            ("warp", "warp error", "{:.2f}"), ("period_window", "period L", "{:.1f}"),
            ("period_comb", "period comb", "{:.1f}"), ("seconds", "s / render", "{:.0f}")]

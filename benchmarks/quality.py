@@ -10,6 +10,8 @@ Figures per render (the sprite is found as the pixels near the prompt's colour):
 - seam: the largest centroid jump between neighbouring frames at a window boundary of the last denoising
   step's plan, over the median jump between the other neighbouring frames (1 = no seam).
 - spike: the largest jump anywhere over the median jump (seams of earlier steps, teleports).
+- teleports: jumps per 100 frame pairs longer than TELEPORT px (twice the data's fastest sprite, 1.6 px/frame:
+  no sprite of the data moves that far in one frame, so each is a window that put the sprite elsewhere).
 - speed: the median jump in pixels per frame (a sprite that stands still is perfectly "smooth").
 - accel: frames per 100 whose acceleration |c[i+1] - 2c[i] + c[i-1]| exceeds 1.5 px/frame^2 (a bounce
   is one such frame; the training data's own rate is the reference row).
@@ -41,20 +43,20 @@ import results  # noqa: E402
 PROMPTS = ("red circle on black", "yellow square on gray", "blue triangle on white")
 MASK_TOLERANCE = 0.3      # max-abs RGB distance (0..1) from the prompt's colour
 ACCEL_OUTLIER = 1.5       # px / frame^2
+TELEPORT = 3.2            # px in one frame: twice the data's fastest speed (sprites.py, 0.4-1.6 px/frame)
 EDGE = 16                 # frames compared for drift at each end
 SECTION = "Quality on learned motion"
 GIF_SCALE = 2
 GIF_FRAMES = 128          # keeps each README GIF near 300 KB
 ANCHORED = dict(schedule="anchored-shift", references="previous+anchors", global_steps=0.53,
                 phase_law="van-der-corput")    # the default before issue 11 (strobes on learned motion)
+NEAR = dict(references="previous", reference_positions="window")   # the nearest frames of the window before
 ROWS = [(f"**default** ({AnimationOptions().schedule})", {}),
         ("anchored-shift (the default before)", ANCHORED)] + PEERS + [
+    ("uniform + previous", dict(NEAR, schedule="uniform")),
+    ("shifted, golden + previous", dict(NEAR, schedule="shifted", phase_law="golden")),
+    ("anchored-shift, no global steps, previous", dict(NEAR, schedule="anchored-shift", global_steps=0.0)),
     ("independent 16-frame chunks", dict(schedule="overlap", overlap=0, references="none")),
-    ("shifted, golden", dict(schedule="shifted", phase_law="golden", references="none")),
-    ("keyframes first, clean pins (two passes, anchored-shift)", dict(ANCHORED, keyframes_first=True,
-                                                                      pin_mode="clean")),
-    ("keyframes first, noised pins (two passes, anchored-shift)", dict(ANCHORED, keyframes_first=True,
-                                                                       pin_mode="noised")),
 ]
 GIF_ROWS = {ROWS[0][0]: "sprites-default", "anchored-shift (the default before)": "sprites-anchored-shift",
             "peer: overlap 4, pyramid": "sprites-overlap"}
@@ -182,6 +184,7 @@ def figures(frames: np.ndarray, colour: str, boundaries=None) -> dict:
         speed=float(np.nanmedian(jumps)),
         spike=float(np.nanmax(jumps) / np.nanmedian(jumps)),
         accel=float(100 * np.nanmean(accel > ACCEL_OUTLIER)),
+        teleports=float(100 * np.nanmean(jumps > TELEPORT)),
         lost=int((~present).sum()),
         colour_drift=float(np.linalg.norm(np.nanmean(colours[-EDGE:], 0) - np.nanmean(colours[:EDGE], 0))),
         size_drift=float(np.nanmean(areas[-EDGE:]) / np.nanmean(areas[:EDGE])),
@@ -197,8 +200,10 @@ def data_reference(frames: int, videos: int = 16) -> dict:
     for seed in range(videos):
         video = sprites.video_for_seed(seed)
         pixels = sprites.draw(video, range(frames))
-        rows.append(figures(((pixels.permute(0, 2, 3, 1).numpy() + 1) * 127.5).round().astype(np.uint8),
-                            video.colour))
+        frames_u8 = ((pixels.permute(0, 2, 3, 1).numpy() + 1) * 127.5).round().astype(np.uint8)
+        row = figures(frames_u8, video.colour)
+        row.update(video_figures(frames_u8, 16, -(-frames // 16)))
+        rows.append(row)
     return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
 
 
@@ -213,7 +218,10 @@ def run_row(label: str, changes: dict, args, gifs: Path, scratch: Path) -> dict:
             started = time.time()
             frames = render(settings, options, progress=False).frames
             seconds.append(time.time() - started)
-            per_render.append(figures(frames, prompt.split()[0], boundaries))
+            f = figures(frames, prompt.split()[0], boundaries)
+            f.update(video_figures(frames, options.context_length,
+                                   -(-options.frames // min(options.context_length, options.frames))))
+            per_render.append(f)
             if p == 0 and seed == 0 and label in GIF_ROWS:
                 save_contact_sheet(frames, args.sheets / f"{GIF_ROWS[label]}-sheet.png")
                 save_gif(frames, gifs, GIF_ROWS[label], options.fps)
@@ -248,8 +256,9 @@ def main(argv=None):
     parser.add_argument("--rows", default="", help="comma-separated row numbers to run (default: all)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu", help="cpu, or cuda where torch sees a GPU")
-    parser.add_argument("--json", type=Path, default=ROOT / "out" / "quality.json",
-                        help="figures of finished rows, kept across runs (a stopped run resumes)")
+    parser.add_argument("--json", type=Path, default=None,
+                        help="figures of finished rows, kept across runs (a stopped run resumes); default "
+                             "out/quality-<motion file sha256[:12]>.json, so renders of another model never mix")
     parser.add_argument("--sheets", type=Path, default=ROOT / "out",
                         help="where the contact sheets (PNG, every 8th frame) of the GIF rows go")
     parser.add_argument("--gifs-only", action="store_true",
@@ -275,6 +284,10 @@ def main(argv=None):
                         AnimationOptions(frames=args.frames).replace(**changes), args.steps)),
                           video_figures(frames, 16, -(-args.frames // 16)), flush=True)
         return
+    if args.json is None:
+        import hashlib
+        from lib_animlong.smallmodel.weights import MOTION_FILE
+        args.json = ROOT / "out" / f"quality-{hashlib.sha256(MOTION_FILE.read_bytes()).hexdigest()[:12]}.json"
     done = json.loads(args.json.read_text()) if args.json.exists() else {}
     done["training data (reference)"] = data_reference(args.frames)
     args.sheets.mkdir(parents=True, exist_ok=True)
@@ -293,25 +306,34 @@ def main(argv=None):
         results.write_section(SECTION, table + "\n\n" + READING)
 
 
+COLUMNS = [("seam", "seam", "{:.2f}"), ("spike", "spike", "{:.2f}"), ("teleports", "teleports /100", "{:.1f}"),
+           ("speed", "speed px/frame", "{:.2f}"), ("accel", "accel outliers /100", "{:.1f}"),
+           ("flicker", "flicker", "{:.2f}"), ("dynamic", "dynamic px/frame", "{:.2f}"),
+           ("warp", "warp error", "{:.2f}"), ("period_window", "period L", "{:.1f}"),
+           ("period_comb", "period comb", "{:.1f}"), ("lost", "lost frames", "{:.1f}"),
+           ("colour_drift", "colour drift", "{:.1f}"), ("size_drift", "size drift", "{:.2f}"),
+           ("seconds", "s / render", "{:.0f}")]
+
+
+def _cell(f, name, fmt):
+    value = f.get(name, np.nan)
+    return "-" if value is None or np.isnan(value) else fmt.format(value)
+
+
 def format_row(name, f):
-    return (f"{name:58s} seam {f.get('seam', float('nan')):5.2f} spike {f['spike']:5.2f} "
-            f"speed {f['speed']:5.2f} accel {f['accel']:5.1f} lost {f['lost']:4.0f} "
-            f"colour {f['colour_drift']:6.1f} size {f['size_drift']:5.2f} {f.get('seconds', 0):6.1f} s")
+    return f"{name:58s} " + " ".join(f"{title} {_cell(f, key, fmt)}" for key, title, fmt in COLUMNS)
 
 
 def markdown(rows, args) -> str:
-    lines = ["| schedule | seam | spike | speed px/frame | accel outliers /100 frames | lost frames | "
-             "colour drift | size drift | s / render |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = ["| schedule | " + " | ".join(title for _, title, _ in COLUMNS) + " |",
+             "|" + " --- |" * (len(COLUMNS) + 1)]
     for name, f in rows:
-        seam = f"{f['seam']:.2f}" if not np.isnan(f.get("seam", np.nan)) else "-"
-        seconds = f"{f['seconds']:.0f}" if "seconds" in f else "-"
-        lines.append(f"| {name} | {seam} | {f['spike']:.2f} | {f['speed']:.2f} | {f['accel']:.1f} | "
-                     f"{f['lost']:.1f} | {f['colour_drift']:.1f} | {f['size_drift']:.2f} | {seconds} |")
+        lines.append(f"| {name} | " + " | ".join(_cell(f, key, fmt) for key, _, fmt in COLUMNS) + " |")
     return "\n".join(lines) + (
         f"\n\n{args.frames} frames, {args.steps} Euler steps (Karras), CFG 3, context 16, seed 0, prompts "
         f"{', '.join(repr(p) for p in PROMPTS[:args.prompts])}; figures are the mean over the prompts. "
         f"`benchmarks/quality.py --prompts {args.prompts}{' --device ' + args.device if args.device != 'cpu' else ''}`"
-        " (each finished row is cached in out/quality.json; the s / render column is from the run that made "
+        " (each finished row is cached in out/quality-<model>.json; the s / render column is from the run that made "
         "the row).")
 
 
