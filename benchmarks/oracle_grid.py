@@ -171,7 +171,8 @@ def ideas(context: int):
          spectral(hub, uniform, 1.0, 2.0)),
         (f"(d) smooth references: uniform {overlap} with / without previous+anchors, w(sigma)",
          smooth_references(dict(uniform, references="previous+anchors"), uniform, 0.53, 0.5)),
-        (f"(d) smooth global strength: hub combs / uniform {overlap}, w(sigma)", smooth_references(hub, uniform, 0.53, 0.5)),
+        (f"(d) smooth global strength: hub combs / uniform {overlap}, w(sigma)",
+         smooth_references(hub, uniform, 0.53, 0.5)),
         (f"(d) smooth global strength: hub combs / uniform {overlap} + previous, w(sigma)",
          smooth_references(hub, previous, 0.53, 0.5)),
     ]
@@ -217,11 +218,12 @@ What was measured (ranges over the settings; L 16 rows unless named):
   meets the cov error goal on most of the grid: with spectral_steps 1 and uniform/overlap + previous,
   at the 8 settings with N <= 128 cov error 0.04-0.23, variance 0.78-1.18, coherence 0.99-1.19, seam
   0.85-1.44 at context 16-32 and 1.27-2.48 at context 8, cost 1.42-1.70 (the hub adds L / N per
-  step); at N >= 256 variance 0.92-1.94 and cov error up to 1.32 of the full run's, but 0.76-1.00 of the prior's variance: there it restores what the reference itself loses. Against
+  step); at N >= 256 variance 0.92-1.94 and cov error up to 1.32 of the full run's, but 0.76-1.00
+  of the prior's variance: there it restores what the reference itself loses. Against
   the prior, its cov error (uniform + previous: 0.03-0.57) is below the full denoiser's own (0.14-0.72)
   at 11 of the 13 settings (equal within 0.01 at 4 Euler steps, above at 8 Euler ancestral steps: 0.35
-  against 0.19); keyframes first is below it at 10; anchored-shift and uniform never (0.48-0.80, 0.67-0.98). With a
-  shifted golden + previous body the cost is 1.02-1.09 at N >= 256 (1.12-1.39 below), seams 0.92-1.59.
+  against 0.19); keyframes first is below it at 10; anchored-shift and uniform never (0.48-0.80,
+  0.67-0.98). With a shifted golden + previous body the cost is 1.02-1.09 at N >= 256 (1.12-1.39 below), seams 0.92-1.59.
   Only on the noisiest 53% of the steps it keeps less (variance 0.59-1.44, cov error 0.08-0.50): the hub
   must act at every step. One hub window matters: two hub windows of L frames each (a prototype) lost the
   coherence (0.03-0.52 on 4 settings), since each invents its own slow component.
@@ -240,8 +242,9 @@ What was measured (ranges over the settings; L 16 rows unless named):
 No row meets the whole goal: the spectral hub rows come closest (variance >= 0.90 and cov error <= 0.25
 at every N <= 128 setting but the 8-step Euler ancestral one, coherence 1.0-1.2), but their seam at
 context 8 (1.27-2.48) and their cost (1.34-1.70 with uniform or overlapping windows) miss it, and at
-N >= 256 they overshoot the full run's variance while staying under the prior's. The figures come from one run of `oracle_grid.py --fresh` (538 s; seed 0, 64 videos per
-setting at every N including 1024, one core of a shared 2-core machine)."""
+N >= 256 they overshoot the full run's variance while staying under the prior's. The figures come from
+one run of `oracle_grid.py --fresh` (538 s; seed 0, 64 videos per setting at every N including 1024,
+one core of a shared 2-core machine)."""
 
 
 def main(argv=None) -> int:
