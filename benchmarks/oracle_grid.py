@@ -223,7 +223,8 @@ What was measured (ranges over the settings; L 16 rows unless named):
   the prior, its cov error (uniform + previous: 0.03-0.57) is below the full denoiser's own (0.14-0.72)
   at 11 of the 13 settings (equal within 0.01 at 4 Euler steps, above at 8 Euler ancestral steps: 0.35
   against 0.19); keyframes first is below it at 10; anchored-shift and uniform never (0.48-0.80,
-  0.67-0.98). With a shifted golden + previous body the cost is 1.02-1.09 at N >= 256 (1.12-1.39 below), seams 0.92-1.59.
+  0.67-0.98). With a shifted golden + previous body the cost is 1.02-1.09 at N >= 256 (1.12-1.39
+  below), seams 0.92-1.59.
   Only on the noisiest 53% of the steps it keeps less (variance 0.59-1.44, cov error 0.08-0.50): the hub
   must act at every step. One hub window matters: two hub windows of L frames each (a prototype) lost the
   coherence (0.03-0.52 on 4 settings), since each invents its own slow component.

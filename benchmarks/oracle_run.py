@@ -95,7 +95,8 @@ def run_branched(global_plan: PlanForStep, local_plan: PlanForStep, fuse_at: Cal
 
     At each step `fuse_at(step)` returns None (only the local branch runs), "global" (only the global
     branch runs) or fuse(global_estimate, local_estimate, sigma) -> estimate, each (videos x frames, C, 1,
-    1); then both branches run, each as its own step of reference buffers. Returns (result, cost); the cost counts the rows of both branches."""
+    1); then both branches run, each as its own step of reference buffers. Returns (result, cost); the
+    cost counts the rows of both branches."""
     sampling, _ = kdiffusion.load()
     slot = CallSlot()
     model = PosteriorMeanModel(n, False, slot, world=world)
