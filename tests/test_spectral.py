@@ -140,3 +140,18 @@ def test_a_bad_low_pass_is_refused():
     for bad in (-1.0, float("inf"), float("nan")):
         with pytest.raises(ValueError, match="low_pass"):
             Window((0, 1), (1.0, 1.0), low_pass=bad)
+
+
+def test_spectral_steps_run_on_the_real_unet_with_the_webui_cfg_layout_and_change_the_result():
+    """The engine's own plan (uniform windows + the hub) through the injected motion modules of a tiny SD1.5
+    UNet, cond and uncond rows in one call as the webui lays them out."""
+    from test_windowed import sample_on_unet
+
+    def windowed(spectral):
+        def make(inner, slot, sigmas):
+            options = AnimationOptions(frames=8, context_length=4, spectral_steps=spectral)
+            return WindowedDenoiser(inner, slot, options, planner=plan, sigmas=sigmas)
+        return make
+
+    with_hub, without = sample_on_unet(windowed(1.0), steps=2), sample_on_unet(windowed(0.0), steps=2)
+    assert torch.isfinite(with_hub).all() and (with_hub - without).abs().max() > 1e-4
