@@ -59,27 +59,67 @@ def run(plan_for_step: Optional[PlanForStep], n: int, loop: bool, noise: torch.T
 
 
 def run_keyframes_first(options: AnimationOptions, n: int, loop: bool, noise: torch.Tensor,
-                        ancestral: bool = False, seed: int = 0):
+                        ancestral: bool = False, seed: int = 0, steps: int = STEPS, sampler: str = "",
+                        world: Optional[dict] = None):
     """The two-pass mode through the real pinning code: keyframes sampled jointly, then every frame with
-    the keyframes pinned. Returns (result, cost) like `run`."""
+    the keyframes pinned. Returns (result, cost) like `run`; the cost counts the rows of both passes."""
     sampling, _ = kdiffusion.load()
-    schedule = sigmas()
+    schedule = sigmas(steps)
+    sampler = sampler or ("euler_a" if ancestral else "euler")
     videos = noise.shape[0] // n
     unit = rearrange(noise / SIGMA_MAX, "(v f) c h w -> f v c h w", f=n)
     pushed = []
 
     def sample(frames, pins):
         slot = CallSlot()
-        model = PosteriorMeanModel(n, loop, slot, clip=frames)
+        model = PosteriorMeanModel(n, loop, slot, clip=frames, world=world)
         denoiser = stepwise(model, WindowedDenoiser(model, slot, options, num_frames=len(frames),
                                                     sigmas=schedule, pins=pins))
         x = rearrange(SIGMA_MAX * unit[list(frames)], "f v c h w -> (v f) c h w")
-        if ancestral:
-            torch.manual_seed(seed if len(frames) == n else seed + 1)   # the last pass: the full run's noise
-        sampler = sampling.sample_euler_ancestral if ancestral else sampling.sample_euler
-        out = sampler(denoiser, x, schedule, disable=True)
+        torch.manual_seed(seed if len(frames) == n else seed + 1)   # the last pass: the full run's noise
+        out = getattr(sampling, SAMPLERS[sampler])(denoiser, x, schedule, disable=True)
         pushed.append(model.rows_pushed)
         return rearrange(out, "(v f) c h w -> f v c h w", v=videos)
 
     latents, _ = keyframes_first(sample, unit, options)
-    return rearrange(latents, "f v c h w -> (v f) c h w"), sum(pushed) / (noise.shape[0] * STEPS)
+    return rearrange(latents, "f v c h w -> (v f) c h w"), sum(pushed) / (noise.shape[0] * steps)
+
+
+Fuse = Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]
+
+
+def run_branched(global_plan: PlanForStep, local_plan: PlanForStep, fuse_at: Callable[[int], Optional[Fuse]],
+                 n: int, noise: torch.Tensor, steps: int = STEPS, sampler: str = "euler", seed: int = 0,
+                 world: Optional[dict] = None):
+    """Two branches of windows per step, fused into one estimate (a benchmark prototype, not the engine).
+
+    At each step `fuse_at(step)` returns None (only the local branch runs), "global" (only the global
+    branch runs) or fuse(global_estimate, local_estimate, sigma) -> estimate, each (videos x frames, C, 1,
+    1); then both branches run, each as its own step of reference buffers. Returns (result, cost); the
+    cost counts the rows of both branches."""
+    sampling, _ = kdiffusion.load()
+    slot = CallSlot()
+    model = PosteriorMeanModel(n, False, slot, world=world)
+    schedule = sigmas(steps)
+    options = AnimationOptions(frames=n)
+
+    def windowed(plan_for_step):
+        return WindowedDenoiser(model, slot, options, num_frames=n, sigmas=schedule,
+                                planner=lambda step, total_steps, num_frames, options: plan_for_step(step))
+    local, wide = windowed(local_plan), windowed(global_plan)
+
+    def denoise(x, sigma, **kwargs):
+        step = local.step_of(sigma)
+        fuse = fuse_at(step)
+        model.new_step()
+        if fuse == "global":
+            return wide(x, sigma, step=step, **kwargs)
+        estimate = local(x, sigma, step=step, **kwargs)
+        if fuse is None:
+            return estimate
+        model.new_step()
+        return fuse(wide(x, sigma, step=step, **kwargs), estimate, float(sigma.flatten()[0]))
+
+    torch.manual_seed(seed)
+    result = getattr(sampling, SAMPLERS[sampler])(denoise, noise.clone(), schedule, disable=True)
+    return result, model.rows_pushed / (noise.shape[0] * steps)

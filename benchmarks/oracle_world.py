@@ -126,7 +126,12 @@ def _far_correlation(c: torch.Tensor, distance: int) -> float:
 
 
 def figures(result: torch.Tensor, full: torch.Tensor, n: int, context_length: int, cost: float) -> Figures:
-    c, c_full = frame_covariance(result, n), frame_covariance(full, n)
+    return covariance_figures(frame_covariance(result, n), frame_covariance(full, n), context_length, cost)
+
+
+def covariance_figures(c: torch.Tensor, c_full: torch.Tensor, context_length: int, cost: float) -> Figures:
+    """The figures of a frame covariance `c` against a reference one (the full denoiser's samples', or the
+    prior's own covariance)."""
     full_adjacent = float(_adjacent(c_full).mean())
     loop_pair = float(c[0, 0] + c[-1, -1] - 2 * c[0, -1])
     return Figures(

@@ -95,6 +95,12 @@ class AnimationOptions:
     pin_fade: float = knob(0.0, "Pin fade", "How far the pinning strength falls over the steps (0: constant, "
                            "1: down to nothing at the last step).", minimum=0.0, maximum=1.0, step=0.05,
                            advanced=True)
+    spectral_steps: float = knob(0.0, "Spectral hub steps",
+                                 "Fraction of the steps (the noisiest first) that also compute one hub window of "
+                                 "context-length frames spread over the whole video; the fused result's slow "
+                                 "changes (slower than the hub's frame spacing) become the hub's, the faster ones "
+                                 "stay the windows' (FreeLong-style spectral blending). 0: off; 1: every step.",
+                                 minimum=0.0, maximum=1.0, step=0.01, advanced=True)
 
     def __post_init__(self):
         for f in dataclasses.fields(self):

@@ -53,3 +53,38 @@ def test_independent_chunks_lose_coherence_and_show_seams():
     result, cost = run(lambda step: chunks, N, False, noise)
     f = figures(result, full, N, CONTEXT, cost)
     assert cost == 1.0 and f.seam > 3 and f.coherence < 0.3 and f.cov_error > 0.2
+
+
+def _chunks(start):
+    return [Window(tuple(range(s, s + CONTEXT)), (1.0,) * CONTEXT) for s in range(start, N, CONTEXT)]
+
+
+def test_two_branch_run_is_one_branch_when_the_fusion_keeps_only_one_and_counts_both_branches():
+    from oracle_run import run_branched
+    noise = initial_noise(N, VIDEOS, 32, seed=0)
+    whole = [Window(tuple(range(N)), (1.0,) * N)]
+    full, _ = run(None, N, False, noise)
+    local, local_cost = run(lambda step: _chunks(0), N, False, noise)
+    only_local, cost = run_branched(lambda step: whole, lambda step: _chunks(0), lambda step: None, N, noise)
+    assert torch.equal(only_local, local) and cost == local_cost
+    only_global, cost = run_branched(lambda step: whole, lambda step: _chunks(0), lambda step: "global", N, noise)
+    assert torch.allclose(only_global, full) and cost == 1.0
+    # both branches every step, the global one kept: the full result at twice the rows
+    kept, cost = run_branched(lambda step: whole, lambda step: _chunks(0), lambda step: (lambda g, l, s: g),
+                              N, noise)
+    assert torch.allclose(kept, full) and cost == 2.0
+
+
+def test_low_pass_keeps_constants_and_splits_a_signal_into_parts_that_sum_back():
+    from oracle_grid import low_pass
+    constant = torch.ones(3 * N, 4, 1, 1, dtype=torch.float64) * torch.arange(4.0).view(1, 4, 1, 1)
+    assert torch.allclose(low_pass(constant, N, 3.0), constant)
+    x = torch.randn(3 * N, 4, 1, 1, dtype=torch.float64)
+    low = low_pass(x, N, 3.0)
+    assert torch.allclose(low + (x - low), x)
+    # it smooths: the frame-to-frame differences of the low part are smaller, and videos do not mix
+    step = lambda y: (y.view(3, N, 4)[:, 1:] - y.view(3, N, 4)[:, :-1]).pow(2).mean()  # noqa: E731
+    assert step(low) < step(x) / 4
+    x2 = x.clone()
+    x2.view(3, N, 4)[1] += 100
+    assert torch.allclose(low_pass(x2, N, 3.0).view(3, N, 4)[0], low.view(3, N, 4)[0])

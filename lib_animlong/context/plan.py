@@ -61,7 +61,8 @@ def recipe_for(options: AnimationOptions, num_frames: int, total_steps: int) -> 
         anchor_stride=(options.anchor_stride or length) if anchors else 0,
         previous_refs=previous_refs, anchor_refs=budget - previous_refs if anchors else 0,
         global_steps=round(options.global_steps * total_steps) if anchored else 0,
-        comb_links="hub", shift_combs=False, comb_levels=True, keyframes=keyframes)
+        comb_links="hub", shift_combs=False, comb_levels=True, keyframes=keyframes,
+        spectral_steps=round(options.spectral_steps * total_steps))
 
 
 def _pinned_keyframes(options: AnimationOptions, num_frames: int) -> Tuple[int, ...]:

@@ -34,18 +34,29 @@ class Recipe:
     comb_levels: bool = False    # hub combs narrow to every 4th, 2nd frame over the global steps
     alternate: bool = True       # windows run left to right on even steps, right to left on odd ones
     keyframes: Tuple[int, ...] = ()  # frames pinned clean by an earlier pass: the anchors, never recomputed
+    spectral_steps: int = 0      # the first steps also compute a low-frequency hub window (see `_spectral`)
 
 
 def build(step: int, n: int, length: int, recipe: Recipe) -> List[Window]:
     """The windows of one step, in the order they must be computed.
 
     Every plan it returns has these properties (tests/test_context.py checks them over every schedule):
-    every frame is output (weight > 0) by some window; every window sees min(n, length) frames, its own
-    plus its references, because a motion module trained on clips of `length` frames should never see a
+    every frame is output (weight > 0) by some ordinary window (low_pass 0); with `spectral_steps`, the
+    first steps begin with one low-frequency window (low_pass > 0); every window sees min(n, length)
+    frames, its own plus its references, because a motion module trained on clips of `length` frames should never see a
     shorter clip; a window references only frames computed earlier in the step; and without `loop` no
     window's frames run from the last frame to the first.
     """
-    return _filled(_build(step, n, length, recipe), n, length, recipe)
+    windows = _filled(_build(step, n, length, recipe), n, length, recipe)
+    return ([_spectral(n, length)] if step < recipe.spectral_steps and n > length else []) + windows
+
+
+def _spectral(n: int, length: int) -> Window:
+    """The low-frequency hub window: `length` frames spread evenly over the video, one call, no references,
+    computed first. Its Gaussian low-pass (Window.low_pass) is as wide as the spacing of its frames (n /
+    length), the slowest temporal frequencies a window of spread frames can tell apart; the ordinary
+    windows keep every faster one. Its outputs are never fused with weights (they are flat, unused)."""
+    return Window(tuple(layouts.spread(length, n)), (1.0,) * length, low_pass=n / length)
 
 
 def _build(step: int, n: int, length: int, recipe: Recipe) -> List[Window]:

@@ -110,13 +110,17 @@ class WindowedDenoiser:
             if rows == list(range(x.shape[0])) and all(own):     # the call is already whole videos in order
                 with self.slot.use(self._call(windows, None)):
                     return self.model(x, sigma, **kwargs)
+        low = [w for w in windows if w.low_pass > 0]
+        windows = [w for w in windows if w.low_pass == 0]
         needed = _referenced_later(windows)
         groups = _groups(windows, needed, self.options.frames_per_call)
         keeps = _keep_sets(groups, needed, _live_references(windows))
         buffers = ReferenceBuffers(needed, self.options.reference_positions,
                                    capacity=_most_held(groups, keeps)) if needed else None
+        groups, keeps = [[w] for w in low] + groups, [None] * len(low) + keeps   # low-frequency windows first
         out = None
         weight_sums = torch.zeros(x.shape[0], dtype=torch.float64)
+        low_outputs = []
         for k, (group, keep) in enumerate(zip(groups, keeps)):
             order, own = row_map.gather([w.frames for w in group])
             if not any(own):
@@ -132,12 +136,17 @@ class WindowedDenoiser:
                                **_take(kwargs, rows, x.shape[0]))
             if out is None:
                 out = torch.zeros((x.shape[0],) + tuple(y.shape[1:]), dtype=y.dtype, device=y.device)
-            _fuse(out, weight_sums, y, group, order, own)
+            if group[0].low_pass > 0:
+                low_outputs.append((group[0], y, order, own))
+            else:
+                _fuse(out, weight_sums, y, group, order, own)
         missing = set((weight_sums == 0).nonzero().flatten().tolist())
         if missing:
             frames = sorted({f for track in row_map.tracks for f, row in enumerate(track) if row in missing})
             raise AnimLongError(f"The window plan left frames {frames[:8]} uncovered at this step; "
                                 "choose another schedule or report this plan.")
+        for window, y, order, own in low_outputs:
+            _low_frequencies(out, window, y, order, own, row_map, self.options.closed_loop)
         return out
 
     def _call(self, group: Sequence[Window], buffers) -> MotionCall:
@@ -150,6 +159,33 @@ class WindowedDenoiser:
                           motion_scale=self.options.motion_scale, reference=None)
 
 
+def _low_frequencies(out: torch.Tensor, window: Window, y: torch.Tensor, order: Sequence[int],
+                     own: Sequence[bool], row_map: RowMap, loop: bool) -> None:
+    """A low-frequency window's correction (Window.low_pass), in place on the fused `out`, per track.
+
+    y's rows follow `order` (track-major, then the window's frames); borrowed rows (own False) and frames a
+    track has no row for are left out of the Gaussian weights; looped, time distances wrap round."""
+    n, length = row_map.frames, len(window.frames)
+    frames = torch.arange(n, dtype=torch.float64)
+    for t, track in enumerate(row_map.tracks):
+        have = [k for k in range(length) if own[t * length + k]]
+        targets = [f for f in range(n) if track[f] is not None]
+        if not have or not targets:
+            continue
+        hub = torch.tensor([window.frames[k] for k in have], dtype=torch.float64)
+        lag = (frames[targets][:, None] - hub[None, :]).abs()
+        if loop:
+            lag = torch.minimum(lag, n - lag)
+        gains = torch.exp(-lag ** 2 / (2 * window.low_pass ** 2))
+        gains = gains / gains.sum(1, keepdim=True)
+        hub_rows = torch.tensor([track[window.frames[k]] for k in have], dtype=torch.long, device=out.device)
+        picks = torch.tensor([t * length + k for k in have], dtype=torch.long, device=y.device)
+        residual = (y.index_select(0, picks) - out.index_select(0, hub_rows)).flatten(1)
+        correction = gains.to(device=out.device, dtype=torch.float64) @ residual.double()
+        rows = torch.tensor([track[f] for f in targets], dtype=torch.long, device=out.device)
+        out.index_add_(0, rows, correction.to(out.dtype).view((len(targets),) + tuple(out.shape[1:])))
+
+
 def _check_windows(windows: Sequence[Window], n: int) -> None:
     if not windows:
         raise AnimLongError("The window plan is empty; choose another schedule.")
@@ -160,12 +196,16 @@ def _check_windows(windows: Sequence[Window], n: int) -> None:
             raise AnimLongError("A window has a fusion weight that is not positive and finite.")
     computed = set()
     for window in windows:
+        if window.low_pass > 0 and window.references:
+            raise AnimLongError("A low-frequency window references other frames; it must see only its own. "
+                                "Report this plan.")
         early = set(window.references) - computed - set(window.frames)
         if early:
             raise AnimLongError(
                 f"A window references frames {sorted(early)[:8]} that no earlier window of this step computed. "
                 "References must point to frames computed earlier in the same step; report this plan.")
-        computed.update(window.frames)
+        if window.low_pass == 0:
+            computed.update(window.frames)
 
 
 def _referenced_later(windows: Sequence[Window]) -> set:
