@@ -99,6 +99,8 @@ def rows(context: int):
         (f"uniform {overlap} + previous", dict(near, schedule="uniform", overlap=overlap)),
         ("shifted, golden + previous", dict(near, schedule="shifted", phase_law="golden")),
         ("anchored-shift, no global steps, previous", dict(near, schedule="anchored-shift", global_steps=0.0)),
+        (f"uniform {overlap} + previous + spectral hub", dict(near, schedule="uniform", overlap=overlap,
+                                                              spectral_steps=1.0)),
         (f"uniform {overlap} + FreeNoise noise", dict(schedule="uniform", overlap=overlap, references="none",
                                                       noise="freenoise")),
     ]

@@ -57,6 +57,7 @@ ROWS = [(f"**default** ({AnimationOptions().schedule})", {}),
     ("shifted, golden + previous", dict(NEAR, schedule="shifted", phase_law="golden")),
     ("anchored-shift, no global steps, previous", dict(NEAR, schedule="anchored-shift", global_steps=0.0)),
     ("independent 16-frame chunks", dict(schedule="overlap", overlap=0, references="none")),
+    ("uniform + previous + spectral hub", dict(NEAR, schedule="uniform", spectral_steps=1.0)),
 ]
 GIF_ROWS = {ROWS[0][0]: "sprites-default", "anchored-shift (the default before)": "sprites-anchored-shift",
             "peer: overlap 4, pyramid": "sprites-overlap"}
