@@ -3,8 +3,8 @@
     python benchmarks/bench_gpu.py [--frames 16 64 256] [--steps 10]
 
 Needs CUDA (run it on a lent GPU machine; CI never runs it). For each frame count and each schedule (the
-default anchored-shift vs the peers' overlap-4 pyramid), one fp16 sampling pass of `--steps` Euler steps with
-classifier-free guidance rows ([cond | uncond], as the webui batches them) through the real windowed
+default schedule, named from AnimationOptions, vs the peers' overlap-4 pyramid), one fp16 sampling pass of
+`--steps` Euler steps with classifier-free guidance rows ([cond | uncond], as the webui batches them) through the real windowed
 denoiser: seconds per step (mean over every step of the pass, so global and local steps count as often as a
 user meets them) and peak VRAM above the weights. Cross-attention runs through torch SDPA (what the webui's
 "sdp" optimisation does); the temporal attention through the engine's own SDPA path. Also checks, on this
@@ -31,7 +31,7 @@ from lib_animlong.sampling import WindowedDenoiser  # noqa: E402
 
 import results  # noqa: E402
 
-SCHEDULES = (("default (anchored-shift)", {}),
+SCHEDULES = ((f"default ({AnimationOptions().schedule})", {}),   # named from the options: what actually runs
              ("peer: overlap 4, pyramid", dict(schedule="overlap", overlap=4, fuse_weights="pyramid",
                                                references="none")))
 TOKENS = 77

@@ -116,9 +116,16 @@ def _reset_high_water() -> None:
         clear.write("5")
 
 
-MEMORY_VARIANTS = (("default (anchored-shift, previous+anchors)", {}),
-                   ("anchored-shift, previous only", {"references": "previous"}),
-                   ("shifted, no references", {"schedule": "shifted", "references": "none"}))
+def variant_label(knobs: dict) -> str:
+    """The schedule and reference mode a variant actually runs, read from AnimationOptions (its defaults
+    for what `knobs` leaves out), e.g. "default (uniform, references none)"."""
+    options = AnimationOptions(**knobs)
+    text = f"{options.schedule}, references {options.references}"
+    return f"default ({text})" if not knobs else text
+
+
+MEMORY_VARIANTS = tuple((variant_label(knobs), knobs) for knobs in (
+    {}, {"references": "previous"}, {"schedule": "shifted", "references": "none"}))
 
 
 def memory_child(frames: int, variant: int) -> dict:

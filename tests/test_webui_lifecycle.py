@@ -133,3 +133,84 @@ def test_another_extensions_call_that_cannot_be_mapped_is_refused_not_passed_thr
     assert seen and all(message and "is missing for cond part 0" in message for message in seen)
     assert gif_frames(processed.images[0]) == (6, (64, 64))     # the generation itself is not disturbed
     webui.assert_unchanged(before)
+
+
+def _count_injections(monkeypatch):
+    """Every entry into and exit from the motion modules' injection the adapter makes, in order."""
+    from contextlib import contextmanager
+
+    from lib_animlong.webui import generation
+    events, inject = [], generation.inject_motion
+
+    @contextmanager
+    def counted(*args, **kwargs):
+        with inject(*args, **kwargs) as injected:
+            events.append("inject")
+            try:
+                yield injected
+            finally:
+                events.append("restore")
+    monkeypatch.setattr(generation, "inject_motion", counted)
+    return events
+
+
+def _injected_sites(unet):
+    from lib_animlong.motion.inject import MotionSite
+    return [m for m in unet.modules() if isinstance(m, MotionSite)]
+
+
+@pytest.mark.parametrize("hires", [False, True])
+def test_the_motion_modules_are_injected_once_per_pass_with_one_window_engine(webui, monkeypatch, hires):
+    from lib_animlong.webui import generation
+    webui.add_motion_file()
+    before = webui.snapshot()
+    events = _count_injections(monkeypatch)
+    engines = []
+
+    class Counted(generation.WindowedDenoiser):
+        def __init__(self, *args, **kwargs):
+            engines.append(self)
+            super().__init__(*args, **kwargs)
+    monkeypatch.setattr(generation, "WindowedDenoiser", Counted)
+    seen = []       # per UNet call: the injections so far, and whether the sites are in the UNet
+    hook = webui.unet.input_blocks[0].register_forward_pre_hook(
+        lambda m, i: seen.append((events.count("inject"), len(_injected_sites(webui.unet)) > 0)))
+    try:
+        fields = dict(enable_hr=True, hr_scale=2.0, hr_second_pass_steps=2, denoising_strength=0.5) if hires else {}
+        webui.txt2img([ANIMATION], **fields)
+    finally:
+        hook.remove()
+    assert webui.errors.reported == []
+    passes = 2 if hires else 1
+    calls = [sum(1 for injections, _ in seen if injections == n) for n in range(1, passes + 1)]
+    assert calls[0] >= 4 * 2 and calls[-1] >= 2 * 2    # steps x at least 2 windows: many model calls per pass
+    assert events == ["inject", "restore"] * passes
+    assert len(engines) == passes
+    assert all(present for _, present in seen)
+    webui.assert_unchanged(before)
+
+
+def test_an_exception_in_the_sampler_between_model_calls_leaves_the_model_as_it_was(webui, monkeypatch):
+    """The sites stay in the UNet between model calls of a pass: an error raised there (here the sampler's
+    step callback) must still restore the UNet, its patched GroupNorms (v1) and every function."""
+    from modules import sd_samplers
+    webui.add_motion_file(version="v1")
+    baseline = off_generation(webui)
+    before = webui.snapshot()
+    events = _count_injections(monkeypatch)
+    injected_when_raised = []
+
+    def callback_state(self, d):
+        if d["i"] == 1:
+            injected_when_raised.append(len(_injected_sites(webui.unet)))
+            raise RuntimeError("the step callback failed (simulated)")
+    monkeypatch.setattr(sd_samplers.KDiffusionSampler, "callback_state", callback_state)
+    with pytest.raises(RuntimeError, match="step callback failed"):
+        webui.txt2img([ANIMATION])
+    monkeypatch.undo()
+    assert injected_when_raised and injected_when_raised[0] > 0      # raised while the modules were in the UNet
+    assert events == ["inject", "restore"]
+    assert _injected_sites(webui.unet) == []
+    webui.assert_unchanged(before)
+    after = off_generation(webui)
+    assert all(np.array_equal(a, b) for a, b in zip(after, baseline)) and len(after) == len(baseline)

@@ -2,7 +2,11 @@
 
 A file of another kind (a MotionLoRA, a v3 domain adapter, an image LoRA, a checkpoint, ...) is refused
 with one line naming its kind and what to do with it (motion.formats.classify).
-torch and the loader are imported by describe(), so `--help` answers at once."""
+
+A .safetensors file is recognised from its header alone (motion.header: names, shapes and dtypes, no
+weights, no torch), so `inspect` answers in a fraction of a second; the answer and every refusal are the
+ones reading the tensors with torch gives (tests/test_inspect_header.py). .ckpt / .pth / .pt files are
+pickles and are read with torch's loader (motion.loader), imported only then."""
 import json
 import os
 
@@ -14,10 +18,26 @@ def add_arguments(parser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 
 
-def describe(path: str) -> dict:
+def describe(path: str, header_only: bool = True) -> dict:
+    """What `inspect` prints, as a dict (family, version, pe_length, has_mid, channels, kind, file, dtype,
+    parameters). header_only=False reads every file with torch (the reference the header path is tested
+    against). Raises AnimLongError with the refusal for anything that is not a motion module."""
+    state = None
+    if header_only:
+        from ..motion.formats import unwrap
+        from ..motion.header import is_safetensors, read_header
+        if is_safetensors(path):
+            header = read_header(path)
+            state = None if header is None else unwrap(header)
+    if state is None:
+        from ..motion.loader import read_state_dict
+        state = read_state_dict(path)
+    return _description(path, state)
+
+
+def _description(path: str, state) -> dict:
+    """state: name -> tensor, or motion.header.TensorShape (anything with .shape, .ndim, .dtype, .numel())."""
     from ..motion.formats import normalise, recognise
-    from ..motion.loader import read_state_dict
-    state = read_state_dict(path)
     recognised = recognise(state)
     dtypes = sorted({str(v.dtype).replace("torch.", "") for v in state.values()})
     return dict(recognised.summary(), kind="motion module", file=os.path.abspath(path), dtype="/".join(dtypes),

@@ -40,33 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def module_info(path: Path):
     """What `inspect` reads from a motion-module file, as the summary needs it. A .safetensors file is
-    recognised from its header alone (names and shapes as `meta` tensors: no weights read, milliseconds for
-    a 1.8 GB file); other containers are read as `inspect` reads them."""
-    from ..motion.formats import recognise
+    recognised from its header alone (motion.header: names and shapes, no weights read, no torch,
+    milliseconds for a 1.8 GB file); other containers are read as `inspect` reads them."""
     from ..summary import ModuleInfo
-    name = os.path.basename(str(path))
-    if str(path).lower().endswith(".safetensors"):
-        recognised = recognise(_header_state(str(path)))
-        return ModuleInfo(name=name, family=recognised.family, version=recognised.version,
-                          pe_length=int(recognised.pe_length))
     from .inspect import describe
     info = describe(str(path))
-    return ModuleInfo(name=name, family=info["family"], version=info["version"], pe_length=int(info["pe_length"]))
-
-
-def _header_state(path: str):
-    import torch
-    from safetensors import safe_open
-    from ..motion.formats import unwrap
-    try:
-        with safe_open(path, framework="pt") as handle:
-            state = {key: torch.empty(handle.get_slice(key).get_shape(), device="meta") for key in handle.keys()}
-    except FileNotFoundError:
-        raise AnimLongError(f"Motion module file not found: {path}.") from None
-    except Exception as error:
-        raise AnimLongError(f"{os.path.basename(path)} is truncated or corrupt ({str(error).strip()[:200]}); "
-                            "download it again.") from None
-    return unwrap(state)
+    return ModuleInfo(name=os.path.basename(str(path)), family=info["family"], version=info["version"],
+                      pe_length=int(info["pe_length"]))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,12 +12,10 @@ with that sentence.
 """
 import re
 from dataclasses import asdict, dataclass
-from typing import Callable, Dict, Mapping, Optional, Tuple
-
-import torch
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 from ..errors import AnimLongError
-from .module import MotionModuleSet, MotionSpec
+from .spec import MotionSpec, layout_shapes
 
 _SITE = re.compile(r"^(down_blocks|up_blocks)\.(\d+)\.motion_modules\.(\d+)\.temporal_transformer\.(.+)$")
 _MID = re.compile(r"^mid_block\.motion_modules\.0\.temporal_transformer\.(.+)$")
@@ -114,7 +112,7 @@ def classify(state: Mapping) -> FileKind:
     return KINDS["unknown"]
 
 
-def unwrap(state: Mapping) -> Dict[str, torch.Tensor]:
+def unwrap(state: Mapping) -> Dict[str, Any]:
     """Drop a `state_dict` wrapper and a `module.` prefix, as many downloaded files have."""
     if "state_dict" in state and isinstance(state["state_dict"], Mapping):
         state = state["state_dict"]
@@ -131,7 +129,7 @@ def is_hotshot(state: Mapping) -> bool:
     return any(".temporal_attentions." in k for k in state)
 
 
-def normalise(state: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+def normalise(state: Mapping[str, Any]) -> Dict[str, Any]:
     """HotShot-XL's names to the original AnimateDiff layout; other layouts are returned as they are."""
     if not is_hotshot(state):
         return dict(state)
@@ -147,7 +145,7 @@ def _from_hotshot(key: str) -> str:
     return f"{blocks}.{level}.motion_modules.{index}.temporal_transformer.{suffix}"
 
 
-def recognise(state: Mapping[str, torch.Tensor]) -> Recognised:
+def recognise(state: Mapping[str, Any]) -> Recognised:
     """What the file is; refuses anything that is not a complete, consistent motion module."""
     if not state:
         raise AnimLongError("The file holds no tensors: it is not a motion module. Download it again.")
@@ -217,12 +215,11 @@ def _version(family: str, pe_length: Optional[int], has_mid: bool) -> str:
 
 
 def expected_shapes(spec: MotionSpec) -> Dict[str, Tuple[int, ...]]:
-    """Key -> shape of a module set built from spec (on the meta device: free at any size)."""
-    with torch.device("meta"):
-        return {k: tuple(v.shape) for k, v in MotionModuleSet(spec).state_dict().items()}
+    """Key -> shape of a module set built from spec, in its state dict's order (spec.layout_shapes: no torch)."""
+    return layout_shapes(spec)
 
 
-def check_shapes(state: Mapping[str, torch.Tensor], spec: MotionSpec,
+def check_shapes(state: Mapping[str, Any], spec: MotionSpec,
                  file_name: Callable[[str], str] = lambda key: key) -> None:
     """Every key of the layout present with its shape; names the first key that is not, as the file names it."""
     expected = expected_shapes(spec)

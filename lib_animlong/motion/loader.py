@@ -23,9 +23,9 @@ import torch
 
 from ..errors import AnimLongError
 from .formats import Recognised, classify, normalise, recognise, unwrap
+from .header import SAFETENSORS, check_exists as _stat, corrupt, first_line as _first_line
 from .module import MotionModuleSet, PositionalEncoding, sinusoid_table
 
-SAFETENSORS = (".safetensors",)
 PICKLES = (".ckpt", ".pth", ".pt")
 
 
@@ -63,14 +63,6 @@ class MotionCache:
         return self.entries[key]
 
 
-def _stat(path: str):
-    try:
-        return os.stat(path)
-    except FileNotFoundError:
-        raise AnimLongError(f"Motion module file not found: {path}. Put it in the motion_modules folder or "
-                            "check the path.") from None
-
-
 def read_state_dict(path: str) -> Dict[str, torch.Tensor]:
     """The file's tensors, with a `state_dict` wrapper or `module.` prefix removed."""
     _stat(path)
@@ -81,7 +73,7 @@ def read_state_dict(path: str) -> Dict[str, torch.Tensor]:
         try:
             state = load_file(path)
         except Exception as error:
-            raise AnimLongError(f"{name} is truncated or corrupt ({_first_line(error)}); download it again.") from None
+            raise corrupt(name, error) from None
     elif extension in PICKLES:
         state = _read_pickle(path, name)
     else:
@@ -108,7 +100,7 @@ def _read_pickle(path: str, name: str) -> Dict:
                             f"running them could execute code ({_unpickler_reason(error)}). Use a .safetensors "
                             "version of the file.") from None
     except Exception as error:
-        raise AnimLongError(f"{name} is truncated or corrupt ({_first_line(error)}); download it again.") from None
+        raise corrupt(name, error) from None
     if not isinstance(state, dict):
         raise AnimLongError(f"{name} holds a {type(state).__name__}, not a dictionary of tensors: it is not a "
                             "motion module (nor any other model file this extension knows).")
@@ -150,8 +142,3 @@ def _unpickler_reason(error: Exception) -> str:
         reason = text.split(marker, 1)[1].strip().splitlines()[0]
         return reason.split(" was not an allowed global")[0].split(". Please")[0][:160]
     return _first_line(error)
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip().splitlines()
-    return text[0][:160] if text else type(error).__name__

@@ -7,7 +7,6 @@ A `MotionModuleSet` built from a `MotionSpec` loads an original state dict with 
 SD1.5 semantics: GroupNorm per frame. SDXL beta: GroupNorm over all frames of a clip (`norm_across_frames`).
 """
 import math
-from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
 import torch
@@ -17,24 +16,9 @@ from torch import nn
 from ..errors import AnimLongError
 from .attention import AttentionFn, sdpa_attention
 from .call import MotionCall
+from .spec import MotionSpec  # noqa: F401  (defined without torch; imported from here by many modules)
 
 HEADS = 8
-
-
-@dataclass(frozen=True)
-class MotionSpec:
-    """Everything needed to build the module set; recognised from a file's keys (motion.formats)."""
-    family: str                        # "SD1.5" or "SDXL"
-    version: str                       # "v1", "v2", "v3", "AnimateLCM", "LongAnimateDiff", "SDXL-beta", ...
-    down_channels: Tuple[int, ...]     # channels per down level (SD1.5: 320, 640, 1280, 1280)
-    down_per_level: int                # modules per down level (2)
-    up_channels: Tuple[int, ...]       # channels per up level (SD1.5: 1280, 1280, 640, 320)
-    up_per_level: int                  # modules per up level (3)
-    mid_channels: Optional[int]        # channels of the mid module, None when the file has none
-    pe_length: int                     # rows of the positional table: the longest window the module knows
-    norm_across_frames: bool = False   # SDXL beta: the module's GroupNorm pools all frames of a clip
-    pooled_unet_groupnorm: bool = False  # v1 / HotShot: the UNet's ResBlock GroupNorms pool across frames
-    has_pe_keys: bool = True           # AnimateLCM files carry no pe: the sinusoid is built, not loaded
 
 
 def sinusoid_table(length: int, channels: int) -> torch.Tensor:

@@ -6,10 +6,12 @@ the motion module, the sampler's sigma ladder and step clock, a plan per step, t
 call) and patches only the pass's own, per-sampler objects: the k-diffusion model wrapper
 (`p.sampler.model_wrap`) gets the motion module's training schedule and a `forward` that runs the window
 engine, and the sampler's `func` is wrapped to learn the sigma ladder it runs and its step callback. The
-motion modules are injected into the UNet only for the duration of each of our model calls (inject_motion
-is a context manager). So success, a failure in the UNet, an interrupt or a skip all leave the model as it
-was. A model call the run cannot map (not from the webui's CFG denoiser, or a chunk that splits a window)
-is refused with a message: nothing passes through silently while long animation is on.
+motion modules are injected into the UNet once per pass, for as long as the sampler runs: when it starts
+(`AnimationRun.start`, with the pass's one WindowedDenoiser) until it returns or raises (`release`, in a
+`finally`); between our model calls the injected sites are the identity. So success, a failure in the UNet
+or anywhere in the sampler, an interrupt or a skip all leave the model as it was. A model call the run
+cannot map (not from the webui's CFG denoiser, or a chunk that splits a window) is refused with a message:
+nothing passes through silently while long animation is on.
 
 The webui catches exceptions raised by script hooks and carries on, which would give the user a silent
 still image; so a hook records its error and the first model call of the generation raises it instead.
@@ -197,7 +199,10 @@ class AnimationRun:
     - clock: the sampler's step of every evaluation (set when the sampler starts, from the sigmas it runs);
     - total_steps: steps of the pass's full sigma ladder (img2img / hires run a suffix of it);
     - the row map of every model call, from the webui's conds (`on_cfg_denoiser`);
-    - one plan per step (`planner`, a context.PlanCache), made once and reused by every evaluation and chunk.
+    - one plan per step (`planner`, a context.PlanCache), made once and reused by every evaluation and chunk;
+    - model: the webui's own `model_wrap.forward`, which the window engine calls once per window (or group);
+    - windowed: the pass's one WindowedDenoiser, built by `start` on the motion modules it injects into the
+      UNet for the whole pass and let go by `release`, which restores the UNet.
     """
     options: AnimationOptions
     frames: int
@@ -219,20 +224,49 @@ class AnimationRun:
     step: int = 0
     next_row: int = 0
     motion: Any = None                              # the placed copy while the sampler runs
-    held: Optional[ExitStack] = None
+    held: Optional[ExitStack] = None                # the placed copy and the injection, closed by release
+    model: Any = None                               # the webui's model_wrap.forward
+    windowed: Optional[WindowedDenoiser] = None     # the pass's window engine while the sampler runs
+    progress: Optional["_Progress"] = None
 
     def __post_init__(self):
         self.planner = PlanCache(self.options)
 
     def start(self, sigmas) -> None:
-        """The sampler starts on `sigmas`: the step clock and the plan's step count follow them, and the
-        module is placed on the UNet's device and dtype for the pass."""
+        """The sampler starts on `sigmas`: the step clock and the plan's step count follow them, the module
+        is placed on the UNet's device and dtype and injected into the UNet for the pass, and the pass's
+        WindowedDenoiser is built. If anything here fails, whatever was done is undone before it raises."""
+        self._let_go()      # a sampler run on this pass before that did not end through release (never expected)
         full = self.ladders[-1] if self.ladders else sigmas
         self.total_steps = len(full) - 1
         self.clock = StepClock(sigmas, self.stages, ladder_offset(full, sigmas))
+        if self.planner is None:
+            self.planner = PlanCache(self.options)
         parameter = next(self.unet.parameters())
-        self.held = ExitStack()
-        self.motion = self.held.enter_context(placed(self.source, parameter.device, parameter.dtype))
+        held = ExitStack()
+        try:
+            self.motion = held.enter_context(placed(self.source, parameter.device, parameter.dtype))
+            injected = held.enter_context(inject_motion(self.unet, self.motion, attention=self.attention))
+            self.progress = _Progress(self.model, injected.slot, self.state)
+            self.windowed = WindowedDenoiser(self.progress, injected.slot, self.options, num_frames=self.frames,
+                                             planner=self.planner, total_steps=self.total_steps, pins=self.pins,
+                                             between_windows=self.check_interrupt)
+        except BaseException:
+            self.motion = self.progress = self.windowed = None
+            held.close()
+            raise
+        self.held = held
+
+    def evaluate(self, x: torch.Tensor, sigma, **kwargs) -> torch.Tensor:
+        """One model call of the pass (the webui's model_wrap.forward): its rows mapped to frames, then the
+        window engine on the step's plan."""
+        self.begin_evaluation()
+        row_map = self.chunk(x)
+        if self.windowed is None:
+            raise AnimLongError("AnimLong: the model was called before the sampler started; this sampler is not "
+                                "supported. Choose a k-diffusion sampler such as Euler, DPM++ 2M or Heun.")
+        self.progress.start(self.step, self.total_steps, len(self.windowed.windows(self.step)))
+        return self.windowed(x, sigma, step=self.step, row_map=row_map, **kwargs)
 
     def on_cfg_denoiser(self, params) -> None:
         """The webui's CFG denoiser is about to evaluate: its x_in, sigma and conds (read at the first model
@@ -283,10 +317,15 @@ class AnimationRun:
             raise (self.interrupted or AnimLongError)("AnimLong: interrupted between windows.")
 
     def release(self) -> None:
-        """End of the pass: the plans and the module's device copy are let go."""
+        """End of the pass (any exit of the sampler): the UNet is restored, the plans, the window engine and
+        the module's device copy are let go."""
         self.planner = None
         self.pending = self.params = None
-        held, self.held, self.motion = self.held, None, None
+        self._let_go()
+
+    def _let_go(self) -> None:
+        held, self.held = self.held, None
+        self.motion = self.windowed = self.progress = None
         if held is not None:
             held.close()
 
@@ -354,22 +393,11 @@ def _install(p, generation: Generation, state, noise, c, model_wrap, interrupted
                               int(p.seeds[0])).to(noise))
     if generation.travel and c is not None:
         apply_prompt_travel(c, generation.travel, frames, options.closed_loop)
-    webui_forward = model_wrap.forward
+    run.model = model_wrap.forward
     generation.run = run
 
     def forward(x, sigma, **kwargs):
-        run.begin_evaluation()
-        row_map = run.chunk(x)
-        if run.motion is None:
-            raise AnimLongError("AnimLong: the model was called before the sampler started; this sampler is not "
-                                "supported. Choose a k-diffusion sampler such as Euler, DPM++ 2M or Heun.")
-        with inject_motion(unet, run.motion, attention=run.attention) as injected:
-            progress = _Progress(webui_forward, injected.slot, state)
-            windowed = WindowedDenoiser(progress, injected.slot, run.options, num_frames=frames,
-                                        planner=run.planner, total_steps=run.total_steps, pins=run.pins,
-                                        between_windows=run.check_interrupt)
-            progress.start(run.step, run.total_steps, len(windowed.windows(run.step)))
-            return windowed(x, sigma, step=run.step, row_map=row_map, **kwargs)
+        return run.evaluate(x, sigma, **kwargs)
 
     model_wrap.forward = forward
 

@@ -183,7 +183,7 @@ BUILDER_VERSION = 2   # raise when the way the files are written changes (the ca
 def _motion_cache_key() -> str:
     """The files depend on the list above, the builder's version and the code that makes modules."""
     digest = hashlib.sha256(f"{BUILDER_VERSION} {MOTION_FILES!r} {SEEDS!r}".encode())
-    for path in ("lib_animlong/motion/synthetic.py", "lib_animlong/motion/module.py"):
+    for path in ("lib_animlong/motion/synthetic.py", "lib_animlong/motion/module.py", "lib_animlong/motion/spec.py"):
         with open(os.path.join(ROOT, path), "rb") as f:
             digest.update(f.read())
     return digest.hexdigest()[:16]
