@@ -19,6 +19,7 @@ def knob(default, label: str, help: str, *, minimum=None, maximum=None, step=Non
 
 
 SCHEDULES = ("anchored-shift", "overlap", "uniform", "shifted", "dilated", "freenoise")
+FREEINIT_FILTERS = ("butterworth", "gaussian", "ideal", "box")   # freeinit.py: the Wu et al. 2023 filters
 FUSE_WEIGHTS = ("pyramid", "flat", "gaussian", "last")
 PHASE_LAWS = ("golden", "van-der-corput", "random")
 REFERENCE_MODES = ("none", "previous", "anchors", "previous+anchors")
@@ -95,6 +96,23 @@ class AnimationOptions:
     pin_fade: float = knob(0.0, "Pin fade", "How far the pinning strength falls over the steps (0: constant, "
                            "1: down to nothing at the last step).", minimum=0.0, maximum=1.0, step=0.05,
                            advanced=True)
+    freeinit_iterations: int = knob(0, "FreeInit iterations",
+                                    "FreeInit (Wu et al. 2023): sample this many extra times, each starting from the "
+                                    "low frequencies of the previous result re-noised, with fresh noise for the high "
+                                    "frequencies (0: off). Each iteration costs one more whole sampling run. "
+                                    "txt2img only (first pass; not the hires pass).",
+                                    minimum=0, maximum=5, step=1, advanced=True)
+    freeinit_filter: str = knob("butterworth", "FreeInit filter",
+                                "The 3-D (frames x height x width) low-pass filter FreeInit keeps the previous "
+                                "result's low frequencies with (butterworth: order 4).",
+                                choices=FREEINIT_FILTERS, advanced=True)
+    freeinit_d_s: float = knob(0.25, "FreeInit spatial stop frequency",
+                               "Normalised spatial stop frequency of the FreeInit filter (1: the Nyquist frequency; "
+                               "the paper's default 0.25).", minimum=0.01, maximum=1.0, step=0.01, advanced=True)
+    freeinit_d_t: float = knob(0.25, "FreeInit temporal stop frequency",
+                               "Normalised temporal stop frequency of the FreeInit filter (1: the Nyquist frequency; "
+                               "0.25 keeps what changes more slowly than every 8 frames; the paper's default).",
+                               minimum=0.01, maximum=1.0, step=0.01, advanced=True)
 
     def __post_init__(self):
         for f in dataclasses.fields(self):
