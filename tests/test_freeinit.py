@@ -128,3 +128,65 @@ def test_the_webui_offers_freeinit_in_txt2img_only_and_refuses_it_in_img2img_by_
         parse_args([{"enable": True, "freeinit_iterations": 1}], True)
     with pytest.raises(AnimLongError, match="'freeinit_d_s'.*at least 0.01"):
         parse_args([{"enable": True, "freeinit_d_s": 0}], False)
+
+
+def _watch_sampler(monkeypatch, calls):
+    """Wrap the renderer's Euler sampler: record each run's frames, first sigma, input and output."""
+    from lib_animlong import kdiffusion
+    sampling, _ = kdiffusion.load()
+    real = sampling.sample_euler
+
+    def watching(model, x, sigmas, **kwargs):
+        out = real(model, x, sigmas, **kwargs)
+        calls.append((x.clone(), out.clone(), float(sigmas[0])))
+        return out
+
+    monkeypatch.setattr(sampling, "sample_euler", watching)
+
+
+def _render(tmp_path, *argv):
+    from lib_animlong.__main__ import main
+    return main(["render", "--quiet", "--steps", "2", "--scale", "1", "--formats", "GIF", "--out", str(tmp_path),
+                 *argv])
+
+
+def test_the_renderer_samples_k_plus_1_times_chaining_freeinit_and_0_is_one_plain_run(tmp_path, monkeypatch):
+    from lib_animlong import render
+    model_calls = []
+    real_forward = render._EpsModel.forward
+    monkeypatch.setattr(render._EpsModel, "forward",
+                        lambda self, *a, **k: model_calls.append(1) or real_forward(self, *a, **k))
+    plain, chained = [], []
+    _watch_sampler(monkeypatch, plain)
+    assert _render(tmp_path, "--frames", "8", "--seed", "3") == 0
+    plain_calls = len(model_calls)
+    assert len(plain) == 1 and plain_calls > 0
+    _watch_sampler(monkeypatch, chained)
+    model_calls.clear()
+    assert _render(tmp_path, "--frames", "8", "--seed", "3", "--freeinit-iterations", "2",
+                   "--freeinit-filter", "gaussian", "--freeinit-d-s", "0.5") == 0
+    assert len(chained) == 3 and len(model_calls) == 3 * plain_calls
+    assert torch.equal(chained[0][0], plain[0][0]) and torch.equal(chained[0][1], plain[0][1])  # pass 1 = today
+    unit = plain[0][0] / plain[0][2]
+    for k in (1, 2):
+        fresh = fresh_noise([3 + f for f in range(8)], k, unit.shape[1:])
+        expected = reinitialise(chained[k - 1][1], 8, chained[0][2], unit, fresh, "gaussian", 0.5, 0.25)
+        assert torch.allclose(chained[k][0], expected, atol=1e-5)
+        assert chained[k][2] == chained[0][2]             # same sigmas every pass
+
+
+def test_freeinit_with_keyframes_first_closed_loop_and_prompt_travel(tmp_path, monkeypatch):
+    from PIL import Image
+    calls = []
+    _watch_sampler(monkeypatch, calls)
+    assert _render(tmp_path, "--frames", "20", "--keyframes-first", "--closed-loop", "--freeinit-iterations", "1",
+                   "--prompt", "0: red circle on black\n10: blue square on white") == 0
+    assert [x.shape[0] for x, _, _ in calls] == [10, 10, 20, 20]   # each pass of keyframes first: 2 runs
+    assert Image.open(tmp_path / "animlong.gif").n_frames == 20
+
+
+def test_the_progress_bar_counts_every_freeinit_run(tmp_path, capsys):
+    from lib_animlong.__main__ import main
+    assert main(["render", "--frames", "4", "--steps", "2", "--scale", "1", "--formats", "GIF",
+                 "--freeinit-iterations", "2", "--out", str(tmp_path)]) == 0
+    assert "6/6" in capsys.readouterr().err
