@@ -31,6 +31,8 @@ def main(argv=None) -> int:
     parser.add_argument("--filter", default="butterworth")
     parser.add_argument("--d-s", type=float, default=0.25)
     parser.add_argument("--d-t", type=float, default=0.25)
+    parser.add_argument("--renoise", choices=("initial", "fresh"), default="initial",
+                        help="re-noise the low band with the first run's noise (the paper's code) or new noise")
     args = parser.parse_args(argv)
     for n in (int(v) for v in args.n.split(",")):
         started = time.time()
@@ -39,7 +41,8 @@ def main(argv=None) -> int:
         rows = []
         for iterations in (0, 1, 2):
             options = AnimationOptions(frames=n, context_length=CONTEXT, freeinit_iterations=iterations,
-                                       freeinit_filter=args.filter, freeinit_d_s=args.d_s, freeinit_d_t=args.d_t)
+                                       freeinit_filter=args.filter, freeinit_d_s=args.d_s, freeinit_d_t=args.d_t,
+                                       freeinit_renoise=args.renoise)
             result, cost = run(lambda step: plan(step, STEPS, n, options), n, False, noise, seed=SEED,
                                freeinit=options)
             rows.append((f"default (uniform), freeinit_iterations {iterations}", figures(result, full, n, CONTEXT,
@@ -49,7 +52,7 @@ def main(argv=None) -> int:
                 rows.append((f"full-sequence denoiser, freeinit_iterations {iterations}",
                               figures(result, full, n, CONTEXT, cost)))
         print(f"### N = {n}, L = {CONTEXT}, Euler {STEPS} steps, {args.videos} videos, FreeInit {args.filter} "
-              f"d_s {args.d_s} d_t {args.d_t} ({time.time() - started:.0f} s)\n")
+              f"d_s {args.d_s} d_t {args.d_t}, re-noised with {args.renoise} noise ({time.time() - started:.0f} s)\n")
         print("| run | seam | coherence | variance | cov error | cost |\n| --- | --- | --- | --- | --- | --- |")
         for label, f in rows:
             print(f"| {label} | {f.seam:.3f} | {f.coherence:.3f} | {f.variance:.3f} | {f.cov_error:.3f} "

@@ -47,8 +47,9 @@ def run(plan_for_step: Optional[PlanForStep], n: int, loop: bool, noise: torch.T
     sampler: a SAMPLERS key (default: euler, or euler_a with `ancestral`); world: PosteriorMeanModel's.
     freeinit: options whose freeinit_* fields ask for FreeInit (lib_animlong/freeinit.py): the sampler runs
     1 + freeinit_iterations times, each run after the first from the previous result re-initialised (the
-    first run's noise for the low band, fresh noise seeded seed + 1000 * iteration for the high band); the
-    cost counts every run."""
+    first run's noise for the low band as the paper's code does, or with freeinit_renoise "fresh" new noise seeded
+    seed + 1000 * iteration + 500; fresh noise seeded seed + 1000 * iteration for the high band); the cost
+    counts every run."""
     sampling, _ = kdiffusion.load()
     slot = CallSlot()
     model = PosteriorMeanModel(n, loop, slot, world=world)
@@ -63,7 +64,11 @@ def run(plan_for_step: Optional[PlanForStep], n: int, loop: bool, noise: torch.T
     for iteration in range(1, 1 + (freeinit.freeinit_iterations if freeinit is not None else 0)):
         fresh = torch.randn(noise.shape, generator=torch.Generator().manual_seed(seed + 1000 * iteration),
                             dtype=noise.dtype)
-        start = reinitialise(result, n, schedule[0], noise / schedule[0], fresh, freeinit.freeinit_filter,
+        low = noise / schedule[0]
+        if freeinit.freeinit_renoise == "fresh":
+            low = torch.randn(noise.shape, generator=torch.Generator().manual_seed(seed + 1000 * iteration + 500),
+                              dtype=noise.dtype)
+        start = reinitialise(result, n, schedule[0], low, fresh, freeinit.freeinit_filter,
                              freeinit.freeinit_d_s, freeinit.freeinit_d_t)
         result = sample(denoiser, start, schedule, disable=True)
     cost = model.rows_pushed / (noise.shape[0] * steps)

@@ -14,7 +14,12 @@ since k-diffusion's model wrappers take and return this form), the next pass sta
 
 with the 3-D filter (frames x height x width) applied in the FFT domain of each video separately. eps_0 is
 the unit noise the first pass started from (the paper's code re-noises with that initial noise, its
-scheduler's add_noise at the last training timestep), eps_fresh new unit noise per pass. The DDPM form
+scheduler's add_noise at the last training timestep), eps_fresh new unit noise per pass. With
+freeinit_renoise "fresh" eps_0 is a new draw too: with a deterministic sampler x0 is a function of the
+first run's noise, so re-noising with that same noise adds x0's low band to a start that already encodes
+it; in the oracle world (exact denoiser) that over-strengthens the low frequencies, while fresh noise
+gives a start distributed as the noised video and moves the result towards the prior's statistics
+(benchmarks/oracle_freeinit.py). The DDPM form
 sqrt(a) x0 + sqrt(1 - a) eps is this divided by sqrt(1 + sigma^2), which the sampler's input scaling
 undoes, so nothing else depends on the model's prediction type.
 
@@ -104,15 +109,18 @@ def reinitialise(x0: torch.Tensor, frames: int, sigma, initial_noise: torch.Tens
     return video.reshape(rows, channels, height, width).to(x0.dtype)
 
 
-def fresh_noise(seeds: Sequence[int], iteration: int, shape: Sequence[int], dtype=torch.float32) -> torch.Tensor:
+def fresh_noise(seeds: Sequence[int], iteration: int, shape: Sequence[int], dtype=torch.float32,
+                stream: int = 0) -> torch.Tensor:
     """(len(seeds), *shape) unit noise for FreeInit pass `iteration` (1, 2, ...): row k from its own CPU
-    generator seeded with a mix of seeds[k] (the frame's seed, seed + i) and the iteration, so a frame's
-    fresh noise does not depend on the animation's length, differs between passes and does not repeat the
+    generator seeded with a mix of seeds[k] (the frame's seed, seed + i), the iteration and the stream
+    (0: the high band's noise, 1: the low band's with freeinit_renoise "fresh"), so a frame's fresh noise
+    does not depend on the animation's length, differs between passes and streams and does not repeat the
     frame's initial or ancestral noise (drawn from seed + i itself)."""
     if iteration < 1:
         raise AnimLongError(f"FreeInit: pass {iteration} has no fresh noise; passes after the first count from 1.")
     noise = torch.empty((len(seeds),) + tuple(shape), dtype=torch.float32)
     for k, seed in enumerate(seeds):
-        mixed = (int(seed) * 0x9E3779B97F4A7C15 + iteration * 0xBF58476D1CE4E5B9) % (2 ** 63)
+        mixed = (int(seed) * 0x9E3779B97F4A7C15 + iteration * 0xBF58476D1CE4E5B9 + stream * 0x94D049BB133111EB
+                 ) % (2 ** 63)
         noise[k] = torch.randn(tuple(shape), generator=torch.Generator("cpu").manual_seed(mixed))
     return noise.to(dtype)

@@ -19,7 +19,8 @@ def knob(default, label: str, help: str, *, minimum=None, maximum=None, step=Non
 
 
 SCHEDULES = ("anchored-shift", "overlap", "uniform", "shifted", "dilated", "freenoise")
-FREEINIT_FILTERS = ("butterworth", "gaussian", "ideal", "box")   # freeinit.py: the Wu et al. 2023 filters
+FREEINIT_FILTERS = ("butterworth", "gaussian", "ideal", "box")
+FREEINIT_RENOISE = ("initial", "fresh")   # freeinit.py: the Wu et al. 2023 filters
 FUSE_WEIGHTS = ("pyramid", "flat", "gaussian", "last")
 PHASE_LAWS = ("golden", "van-der-corput", "random")
 REFERENCE_MODES = ("none", "previous", "anchors", "previous+anchors")
@@ -113,6 +114,12 @@ class AnimationOptions:
                                "Normalised temporal stop frequency of the FreeInit filter (1: the Nyquist frequency; "
                                "0.25 keeps what changes more slowly than every 8 frames; the paper's default).",
                                minimum=0.01, maximum=1.0, step=0.01, advanced=True)
+    freeinit_renoise: str = knob("initial", "FreeInit re-noise",
+                                 "The noise FreeInit re-noises the previous result with: initial (the first run's "
+                                 "noise, as the paper's code does) or fresh (a new draw per run). In the oracle "
+                                 "world initial over-strengthens the low frequencies (less motion) and fresh brings "
+                                 "the result closer to the true video statistics (benchmarks/oracle_freeinit.py).",
+                                 choices=FREEINIT_RENOISE, advanced=True)
 
     def __post_init__(self):
         for f in dataclasses.fields(self):

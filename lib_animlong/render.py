@@ -147,8 +147,12 @@ def sample_latents(unet, motion, cond: torch.Tensor, uncond: torch.Tensor, alpha
             with torch.inference_mode():
                 x = sampler(guided, x, sigmas, callback=callback, disable=True, **extra)
                 for iteration in range(1, options.freeinit_iterations + 1):    # FreeInit: sample again
-                    fresh = fresh_noise([settings.seed + f for f in frames], iteration, latent_shape).to(device)
-                    x = reinitialise(x, len(frames), sigmas[0], unit_noise[frames], fresh,
+                    seeds = [settings.seed + f for f in frames]
+                    fresh = fresh_noise(seeds, iteration, latent_shape).to(device)
+                    low = unit_noise[frames]
+                    if options.freeinit_renoise == "fresh":
+                        low = fresh_noise(seeds, iteration, latent_shape, stream=1).to(device)
+                    x = reinitialise(x, len(frames), sigmas[0], low, fresh,
                                      options.freeinit_filter, options.freeinit_d_s, options.freeinit_d_t)
                     x = sampler(guided, x, sigmas, callback=callback, disable=True, **extra)
             return x

@@ -180,6 +180,7 @@ def test_freeinit_with_keyframes_first_closed_loop_and_prompt_travel(tmp_path, m
     calls = []
     _watch_sampler(monkeypatch, calls)
     assert _render(tmp_path, "--frames", "20", "--keyframes-first", "--closed-loop", "--freeinit-iterations", "1",
+                   "--freeinit-renoise", "fresh",
                    "--prompt", "0: red circle on black\n10: blue square on white") == 0
     assert [x.shape[0] for x, _, _ in calls] == [10, 10, 20, 20]   # each pass of keyframes first: 2 runs
     assert Image.open(tmp_path / "animlong.gif").n_frames == 20
@@ -190,3 +191,19 @@ def test_the_progress_bar_counts_every_freeinit_run(tmp_path, capsys):
     assert main(["render", "--frames", "4", "--steps", "2", "--scale", "1", "--formats", "GIF",
                  "--freeinit-iterations", "2", "--out", str(tmp_path)]) == 0
     assert "6/6" in capsys.readouterr().err
+
+
+def test_the_webui_plan_renoises_with_the_first_runs_noise_or_a_fresh_draw():
+    from lib_animlong.webui.generation import FreeInitPlan
+    x0, eps0, _ = (t.float() for t in _video(seed=4))
+    seeds = tuple(range(50, 50 + FRAMES))
+    sigma = 14.6
+    high = fresh_noise(seeds, 1, (C, H, W))
+    initial = FreeInitPlan(1, FRAMES, seeds, "butterworth", 0.25, 0.25, "initial")
+    assert torch.allclose(initial.next_latents(x0, eps0 * sigma, sigma, 1),
+                          reinitialise(x0, FRAMES, sigma, eps0, high), atol=1e-4)
+    fresh = FreeInitPlan(1, FRAMES, seeds, "butterworth", 0.25, 0.25, "fresh")
+    low = fresh_noise(seeds, 1, (C, H, W), stream=1)
+    assert not torch.equal(low, high)
+    assert torch.allclose(fresh.next_latents(x0, eps0 * sigma, sigma, 1),
+                          reinitialise(x0, FRAMES, sigma, low, high), atol=1e-4)

@@ -446,15 +446,21 @@ class FreeInitPlan:
     kind: str
     d_s: float
     d_t: float
+    renoise: str = "initial"
 
     def next_latents(self, x0: torch.Tensor, x_in: torch.Tensor, sigma, iteration: int) -> torch.Tensor:
-        """The next run's start: x_in / sigma is the noise the first run started from (x_in = noise *
-        sigmas[0] in txt2img); fresh noise per frame seed and iteration, drawn on the CPU."""
+        """The next run's start: the low band re-noised with x_in / sigma, the noise the first run started
+        from (x_in = noise * sigmas[0] in txt2img), or with renoise "fresh" a new draw; the high band's fresh
+        noise per frame seed and iteration, drawn on the CPU."""
         from ..freeinit import fresh_noise, reinitialise
         sigma = float(sigma)
         fresh = fresh_noise(self.seeds, iteration, tuple(x0.shape[1:]))
         fresh = fresh.repeat(x0.shape[0] // len(self.seeds), 1, 1, 1).to(x0)
-        return reinitialise(x0, self.frames, sigma, x_in / sigma, fresh, self.kind, self.d_s, self.d_t)
+        low = x_in / sigma
+        if self.renoise == "fresh":
+            low = fresh_noise(self.seeds, iteration, tuple(x0.shape[1:]), stream=1)
+            low = low.repeat(x0.shape[0] // len(self.seeds), 1, 1, 1).to(x0)
+        return reinitialise(x0, self.frames, sigma, low, fresh, self.kind, self.d_s, self.d_t)
 
 
 def freeinit_plan(p, options: AnimationOptions) -> Optional[FreeInitPlan]:
@@ -468,7 +474,7 @@ def freeinit_plan(p, options: AnimationOptions) -> Optional[FreeInitPlan]:
         raise AnimLongError(f"AnimLong: FreeInit needs one seed per frame; the batch has {len(seeds)} seeds for "
                             f"{options.frames} frames (another extension changed the batch).")
     return FreeInitPlan(options.freeinit_iterations, options.frames, seeds, options.freeinit_filter,
-                        options.freeinit_d_s, options.freeinit_d_t)
+                        options.freeinit_d_s, options.freeinit_d_t, options.freeinit_renoise)
 
 
 def _latent_argument(signature: inspect.Signature) -> str:

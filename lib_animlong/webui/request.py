@@ -18,7 +18,7 @@ IMG2IMG_ONLY = ("first_frame_strength", "last_frame_strength", "last_frame")
 # FreeInit re-initialises pure noise; img2img starts from the init image re-noised to a lower sigma, whose low
 # frequencies already carry the image (no initialisation gap to close), and FreeInit's noise high band would
 # wipe the image's detail at that sigma. So the options exist for txt2img only (lib_animlong/freeinit.py).
-TXT2IMG_ONLY = ("freeinit_iterations", "freeinit_filter", "freeinit_d_s", "freeinit_d_t")
+TXT2IMG_ONLY = ("freeinit_iterations", "freeinit_filter", "freeinit_d_s", "freeinit_d_t", "freeinit_renoise")
 HEADLESS_ONLY = ("keyframes_first", "keyframe_stride")   # two sampling passes: the headless renderer only
 INFOTEXT_KEY = "AnimLong"
 
