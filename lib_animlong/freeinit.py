@@ -34,7 +34,7 @@ frequency d_s and a temporal one d_t (the paper's defaults: 0.25 each), on
     ideal:                      1 where D^2 <= d_s^2, else 0
     box:                        1 where |2 f_t| <= d_t and |2 f_h|, |2 f_w| <= d_s, else 0
 
-(The paper's code writes the ideal filter as D^2 <= 2 d_s; we use the radius d_s that its text describes.)
+The filters are written from the paper's description; box is symmetric about frequency 0.
 
 Long videos: the FFT runs over all N frames of a video, O(N log N) per latent pixel, negligible next to
 a sampling pass. The temporal cut-off is in cycles per frame, so d_t = 0.25 keeps content that changes

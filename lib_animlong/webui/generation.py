@@ -420,6 +420,7 @@ def _wrap_sampler_func(sampler, run: AnimationRun, freeinit: Optional["FreeInitP
             if runs > 1:
                 _show_sampling_step(run.state, 0, runs * steps)
             x_in = bound.arguments[_latent_argument(signature)]
+            x_in = x_in.clone() if runs > 1 else x_in      # the first run's start, kept whatever the sampler does
             x = original(*bound.args, **bound.kwargs)
             for iteration in range(1, runs):
                 if _stopped(run.state):
