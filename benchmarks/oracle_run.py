@@ -7,6 +7,7 @@ from einops import rearrange
 from lib_animlong import kdiffusion
 from lib_animlong.conditioning.pinning import keyframes_first
 from lib_animlong.context import Window
+from lib_animlong.freeinit import reinitialise
 from lib_animlong.motion.call import CallSlot
 from lib_animlong.options import AnimationOptions
 from lib_animlong.sampling import WindowedDenoiser
@@ -40,10 +41,15 @@ def stepwise(model: PosteriorMeanModel, windowed: WindowedDenoiser):
 
 def run(plan_for_step: Optional[PlanForStep], n: int, loop: bool, noise: torch.Tensor,
         ancestral: bool = False, seed: int = 0, steps: int = STEPS, sampler: str = "",
-        world: Optional[dict] = None):
+        world: Optional[dict] = None, freeinit: Optional[AnimationOptions] = None):
     """Sample with the plan (None: the full-sequence denoiser). Returns (result, cost).
 
-    sampler: a SAMPLERS key (default: euler, or euler_a with `ancestral`); world: PosteriorMeanModel's."""
+    sampler: a SAMPLERS key (default: euler, or euler_a with `ancestral`); world: PosteriorMeanModel's.
+    freeinit: options whose freeinit_* fields ask for FreeInit (lib_animlong/freeinit.py): the sampler runs
+    1 + freeinit_iterations times, each run after the first from the previous result re-initialised (the
+    first run's noise for the low band as the paper's code does, or with freeinit_renoise "fresh" new noise seeded
+    seed + 1000 * iteration + 500; fresh noise seeded seed + 1000 * iteration for the high band); the cost
+    counts every run."""
     sampling, _ = kdiffusion.load()
     slot = CallSlot()
     model = PosteriorMeanModel(n, loop, slot, world=world)
@@ -53,7 +59,18 @@ def run(plan_for_step: Optional[PlanForStep], n: int, loop: bool, noise: torch.T
         model, slot, AnimationOptions(frames=n), num_frames=n, sigmas=schedule,
         planner=lambda step, total_steps, num_frames, options: plan_for_step(step)))
     torch.manual_seed(seed)
-    result = getattr(sampling, SAMPLERS[sampler])(denoiser, noise.clone(), schedule, disable=True)
+    sample = getattr(sampling, SAMPLERS[sampler])
+    result = sample(denoiser, noise.clone(), schedule, disable=True)
+    for iteration in range(1, 1 + (freeinit.freeinit_iterations if freeinit is not None else 0)):
+        fresh = torch.randn(noise.shape, generator=torch.Generator().manual_seed(seed + 1000 * iteration),
+                            dtype=noise.dtype)
+        low = noise / schedule[0]
+        if freeinit.freeinit_renoise == "fresh":
+            low = torch.randn(noise.shape, generator=torch.Generator().manual_seed(seed + 1000 * iteration + 500),
+                              dtype=noise.dtype)
+        start = reinitialise(result, n, schedule[0], low, fresh, freeinit.freeinit_filter,
+                             freeinit.freeinit_d_s, freeinit.freeinit_d_t)
+        result = sample(denoiser, start, schedule, disable=True)
     cost = model.rows_pushed / (noise.shape[0] * steps)
     return result, cost
 

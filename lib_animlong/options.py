@@ -19,6 +19,8 @@ def knob(default, label: str, help: str, *, minimum=None, maximum=None, step=Non
 
 
 SCHEDULES = ("anchored-shift", "overlap", "uniform", "shifted", "dilated", "freenoise")
+FREEINIT_FILTERS = ("butterworth", "gaussian", "ideal", "box")
+FREEINIT_RENOISE = ("initial", "fresh")   # freeinit.py: the Wu et al. 2023 filters
 FUSE_WEIGHTS = ("pyramid", "flat", "gaussian", "last")
 PHASE_LAWS = ("golden", "van-der-corput", "random")
 REFERENCE_MODES = ("none", "previous", "anchors", "previous+anchors")
@@ -101,6 +103,29 @@ class AnimationOptions:
                                  "changes (slower than the hub's frame spacing) become the hub's, the faster ones "
                                  "stay the windows' (FreeLong-style spectral blending). 0: off; 1: every step.",
                                  minimum=0.0, maximum=1.0, step=0.01, advanced=True)
+    freeinit_iterations: int = knob(0, "FreeInit iterations",
+                                    "FreeInit (Wu et al. 2023): sample this many extra times, each starting from the "
+                                    "low frequencies of the previous result re-noised, with fresh noise for the high "
+                                    "frequencies (0: off). Each iteration costs one more whole sampling run. "
+                                    "txt2img only (first pass; not the hires pass).",
+                                    minimum=0, maximum=5, step=1, advanced=True)
+    freeinit_filter: str = knob("butterworth", "FreeInit filter",
+                                "The 3-D (frames x height x width) low-pass filter FreeInit keeps the previous "
+                                "result's low frequencies with (butterworth: order 4).",
+                                choices=FREEINIT_FILTERS, advanced=True)
+    freeinit_d_s: float = knob(0.25, "FreeInit spatial stop frequency",
+                               "Normalised spatial stop frequency of the FreeInit filter (1: the Nyquist frequency; "
+                               "the paper's default 0.25).", minimum=0.01, maximum=1.0, step=0.01, advanced=True)
+    freeinit_d_t: float = knob(0.25, "FreeInit temporal stop frequency",
+                               "Normalised temporal stop frequency of the FreeInit filter (1: the Nyquist frequency; "
+                               "0.25 keeps what changes more slowly than every 8 frames; the paper's default).",
+                               minimum=0.01, maximum=1.0, step=0.01, advanced=True)
+    freeinit_renoise: str = knob("initial", "FreeInit re-noise",
+                                 "The noise FreeInit re-noises the previous result with: initial (the first run's "
+                                 "noise, as the paper's code does) or fresh (a new draw per run). In the oracle "
+                                 "world initial over-strengthens the low frequencies (less motion) and fresh brings "
+                                 "the result closer to the true video statistics (benchmarks/oracle_freeinit.py).",
+                                 choices=FREEINIT_RENOISE, advanced=True)
 
     def __post_init__(self):
         for f in dataclasses.fields(self):

@@ -102,10 +102,14 @@ def sample_latents(unet, motion, cond: torch.Tensor, uncond: torch.Tensor, alpha
 
     cond / uncond: per-frame prompt contexts (frames, tokens, dim), or (1, tokens, dim) for every frame.
     With options.keyframes_first, two passes (keyframes jointly, then every frame with them pinned).
+    With options.freeinit_iterations K > 0, each pass samples K + 1 times, every run after the first from
+    FreeInit's re-initialisation of the previous result (freeinit.py: the low band of it re-noised with the
+    pass's initial noise, the high band of fresh noise from each frame's seed and the iteration).
     Ancestral samplers draw each frame's fresh noise from that frame's own generator (noise.py), so frame
     i's noise is the same whatever the animation's length.
     """
     from .conditioning.pinning import keyframes_first
+    from .freeinit import fresh_noise, reinitialise
     from .motion.inject import inject_motion
     from .noise import ancestral_noise_sampler, initial_noise
     from .sampling.windowed import WindowedDenoiser
@@ -141,7 +145,17 @@ def sample_latents(unet, motion, cond: torch.Tensor, uncond: torch.Tensor, alpha
             if settings.sampler in ANCESTRAL_SAMPLERS:
                 extra["noise_sampler"] = ancestral_noise_sampler(settings.seed, frames, latent_shape, device)
             with torch.inference_mode():
-                return sampler(guided, x, sigmas, callback=callback, disable=True, **extra)
+                x = sampler(guided, x, sigmas, callback=callback, disable=True, **extra)
+                for iteration in range(1, options.freeinit_iterations + 1):    # FreeInit: sample again
+                    seeds = [settings.seed + f for f in frames]
+                    fresh = fresh_noise(seeds, iteration, latent_shape).to(device)
+                    low = unit_noise[frames]
+                    if options.freeinit_renoise == "fresh":
+                        low = fresh_noise(seeds, iteration, latent_shape, stream=1).to(device)
+                    x = reinitialise(x, len(frames), sigmas[0], low, fresh,
+                                     options.freeinit_filter, options.freeinit_d_s, options.freeinit_d_t)
+                    x = sampler(guided, x, sigmas, callback=callback, disable=True, **extra)
+            return x
 
         if options.keyframes_first:
             return keyframes_first(sample_pass, unit_noise, options)[0]
@@ -149,7 +163,8 @@ def sample_latents(unet, motion, cond: torch.Tensor, uncond: torch.Tensor, alpha
 
 
 def passes(options: AnimationOptions) -> int:
-    return 2 if options.keyframes_first else 1
+    """Sampling runs of a render: 2 passes with keyframes first, each run 1 + freeinit_iterations times."""
+    return (2 if options.keyframes_first else 1) * (1 + options.freeinit_iterations)
 
 
 def to_uint8(pixels: torch.Tensor, scale: int) -> np.ndarray:

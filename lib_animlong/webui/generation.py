@@ -385,7 +385,7 @@ def _install(p, generation: Generation, state, noise, c, model_wrap, interrupted
                        attention=generation.attention, stages=_stages(p.sampler),
                        pins=pins, state=state, interrupted=interrupted,
                        denoiser=getattr(p.sampler, "model_wrap_cfg", None))
-    _wrap_sampler_func(p.sampler, run)
+    _wrap_sampler_func(p.sampler, run, freeinit_plan(p, options))
     _use_training_schedule(model_wrap, generation.motion)
     _record_sigmas(p.sampler, run.ladders)
     if options.noise == "freenoise":
@@ -411,33 +411,124 @@ def on_cfg_denoiser(params) -> None:
         run.on_cfg_denoiser(params)
 
 
-def _wrap_sampler_func(sampler, run: AnimationRun) -> None:
+def _wrap_sampler_func(sampler, run: AnimationRun, freeinit: Optional["FreeInitPlan"] = None) -> None:
     """The sampler's function (a k-diffusion sampler) on this sampler object only: the sigmas it runs start
     the run's step clock, its step callback advances it. functools.wraps keeps the signature the webui
-    inspects to choose the arguments it passes."""
+    inspects to choose the arguments it passes.
+
+    freeinit: when given (txt2img's first pass with freeinit_iterations K > 0), the function runs K + 1 times
+    on the same sigmas, model wrapper and AnimationRun, each run after the first from FreeInit's
+    re-initialisation of the previous result; the webui's progress (state.sampling_step of
+    state.sampling_steps) counts all runs. An Interrupt or Skip between runs returns the last finished run.
+    The run's module copy is released once, when the last run returns or raises."""
     original = sampler.func
     signature = inspect.signature(original)
     if "sigmas" not in signature.parameters or "callback" not in signature.parameters:
         raise AnimLongError(f"AnimLong: the sampler {getattr(sampler, 'funcname', original)!r} has no fixed sigma "
                             "ladder to plan windows on (DPM fast / adaptive); choose Euler, DPM++ 2M or Heun.")
+    runs = 1 + (freeinit.iterations if freeinit is not None else 0)
 
     @functools.wraps(original)
     def func(*args, **kwargs):
         bound = signature.bind(*args, **kwargs)
-        run.start(bound.arguments["sigmas"])
+        sigmas = bound.arguments["sigmas"]
+        run.start(sigmas)
         callback = bound.arguments.get("callback")
+        steps = len(sigmas) - 1
+        current = [0]       # the FreeInit run in flight (0: the first)
 
         def step_done(d):
             run.clock.on_callback(d["i"])
-            if callback is not None:
-                return callback(d)
+            result = callback(d) if callback is not None else None
+            if runs > 1:
+                _show_sampling_step(run.state, current[0] * steps + d["i"], runs * steps)
+            return result
         bound.arguments["callback"] = step_done
         try:
-            return original(*bound.args, **bound.kwargs)
+            if runs > 1:
+                _show_sampling_step(run.state, 0, runs * steps)
+            x_in = bound.arguments[_latent_argument(signature)]
+            x_in = x_in.clone() if runs > 1 else x_in      # the first run's start, kept whatever the sampler does
+            x = original(*bound.args, **bound.kwargs)
+            for iteration in range(1, runs):
+                if _stopped(run.state):
+                    break       # Interrupt / Skip between runs: the last finished run is the result
+                bound.arguments[_latent_argument(signature)] = freeinit.next_latents(x, x_in, sigmas[0], iteration)
+                _restart_pass(run)
+                current[0] = iteration
+                _show_sampling_step(run.state, iteration * steps, runs * steps)
+                x = original(*bound.args, **bound.kwargs)
+            return x
         finally:
             run.release()
 
     sampler.func = func
+
+
+@dataclass(frozen=True)
+class FreeInitPlan:
+    """FreeInit (lib_animlong/freeinit.py) for one sampling pass: `iterations` extra runs, the filter, and
+    the seed of every frame (p.seeds: seed + i), from which each run's fresh noise is drawn."""
+    iterations: int
+    frames: int
+    seeds: tuple
+    kind: str
+    d_s: float
+    d_t: float
+    renoise: str = "initial"
+
+    def next_latents(self, x0: torch.Tensor, x_in: torch.Tensor, sigma, iteration: int) -> torch.Tensor:
+        """The next run's start: the low band re-noised with x_in / sigma, the noise the first run started
+        from (x_in = noise * sigmas[0] in txt2img), or with renoise "fresh" a new draw; the high band's fresh
+        noise per frame seed and iteration, drawn on the CPU."""
+        from ..freeinit import fresh_noise, reinitialise
+        sigma = float(sigma)
+        fresh = fresh_noise(self.seeds, iteration, tuple(x0.shape[1:]))
+        fresh = fresh.repeat(x0.shape[0] // len(self.seeds), 1, 1, 1).to(x0)
+        low = x_in / sigma
+        if self.renoise == "fresh":
+            low = fresh_noise(self.seeds, iteration, tuple(x0.shape[1:]), stream=1)
+            low = low.repeat(x0.shape[0] // len(self.seeds), 1, 1, 1).to(x0)
+        return reinitialise(x0, self.frames, sigma, low, fresh, self.kind, self.d_s, self.d_t)
+
+
+def freeinit_plan(p, options: AnimationOptions) -> Optional[FreeInitPlan]:
+    """The FreeInit plan of this sampling pass: None when freeinit_iterations is 0, on the hires pass (which
+    starts from the upscaled video re-noised, not from pure noise) and in img2img (whose request refuses
+    the options; see request.TXT2IMG_ONLY)."""
+    if options.freeinit_iterations == 0 or getattr(p, "is_hr_pass", False) or hasattr(p, "init_images"):
+        return None
+    seeds = tuple(int(seed) for seed in p.seeds)
+    if len(seeds) != options.frames:
+        raise AnimLongError(f"AnimLong: FreeInit needs one seed per frame; the batch has {len(seeds)} seeds for "
+                            f"{options.frames} frames (another extension changed the batch).")
+    return FreeInitPlan(options.freeinit_iterations, options.frames, seeds, options.freeinit_filter,
+                        options.freeinit_d_s, options.freeinit_d_t, options.freeinit_renoise)
+
+
+def _latent_argument(signature: inspect.Signature) -> str:
+    """The name of a k-diffusion sampler's latent argument: the second parameter (model, x, sigmas, ...)."""
+    return list(signature.parameters)[1]
+
+
+def _restart_pass(run: AnimationRun) -> None:
+    """Before a FreeInit run after the first: the step clock and the CFG denoiser's step counter (which the
+    webui's sampler.initialize sets to 0; prompt editing and skip_early_cond read it) start again."""
+    clock = run.clock
+    run.clock = StepClock(clock.sigmas, clock.stages, clock.offset)
+    if run.denoiser is not None and hasattr(run.denoiser, "step"):
+        run.denoiser.step = 0
+
+
+def _show_sampling_step(state, step: int, steps: int) -> None:
+    """The webui's progress bar: step `step` of `steps` over every FreeInit run."""
+    if state is not None:
+        state.sampling_steps = steps
+        state.sampling_step = step
+
+
+def _stopped(state) -> bool:
+    return state is not None and (getattr(state, "interrupted", False) or getattr(state, "skipped", False))
 
 
 def _unet(sd_model):

@@ -15,6 +15,10 @@ from .motion_loras import format_motion_loras, parse_motion_loras
 ADAPTER_DEFAULTS = {"enable": False, "motion_module": "", "formats": None, "return_frames": False,
                     "last_frame": None, "motion_loras": None}
 IMG2IMG_ONLY = ("first_frame_strength", "last_frame_strength", "last_frame")
+# FreeInit re-initialises pure noise; img2img starts from the init image re-noised to a lower sigma, whose low
+# frequencies already carry the image (no initialisation gap to close), and FreeInit's noise high band would
+# wipe the image's detail at that sigma. So the options exist for txt2img only (lib_animlong/freeinit.py).
+TXT2IMG_ONLY = ("freeinit_iterations", "freeinit_filter", "freeinit_d_s", "freeinit_d_t", "freeinit_renoise")
 HEADLESS_ONLY = ("keyframes_first", "keyframe_stride")   # two sampling passes: the headless renderer only
 INFOTEXT_KEY = "AnimLong"
 
@@ -33,8 +37,8 @@ class AnimRequest:
 def control_names(is_img2img: bool) -> List[str]:
     """The script's arguments in UI order (the order ui() returns its controls)."""
     names = ["enable", "motion_module", "formats"]
-    names += [f.name for f in option_fields()
-              if f.name not in HEADLESS_ONLY and (is_img2img or f.name not in IMG2IMG_ONLY)]
+    names += [f.name for f in option_fields() if f.name not in HEADLESS_ONLY
+              and (f.name not in IMG2IMG_ONLY if not is_img2img else f.name not in TXT2IMG_ONLY)]
     names += ["last_frame"] if is_img2img else []
     return names + ["motion_loras", "return_frames"]
 
@@ -50,6 +54,11 @@ def parse_args(args: Sequence[Any], is_img2img: bool, default_formats: Sequence[
         if headless:
             raise AnimLongError(f"AnimLong: {headless[0]!r} is available in the headless renderer only "
                                 "(python -m lib_animlong render); leave it out of the webui's arguments.")
+        txt2img_only = [name for name in unknown if name in TXT2IMG_ONLY]
+        if txt2img_only:
+            raise AnimLongError(f"AnimLong: {txt2img_only[0]!r} (FreeInit) is for txt2img only: img2img already "
+                                "starts from the init image's low frequencies, and FreeInit's fresh noise would "
+                                "replace the image's detail at img2img's lower sigma. Leave it out of img2img.")
         if unknown:
             hint = " (img2img only)" if any(u in IMG2IMG_ONLY for u in unknown) else ""
             raise AnimLongError(f"AnimLong: unknown argument {unknown[0]!r}{hint}. Known arguments: "

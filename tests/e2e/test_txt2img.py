@@ -161,3 +161,18 @@ def test_unsupported_samplers_are_refused_by_name(webui, sampler):
     assert f"'{sampler}'" in r.error and "not supported" in r.error, r.error
     assert sorted(os.listdir(webui.data_dir)) == before
     webui.assert_restored()
+
+
+def test_freeinit_samples_again_and_is_recorded_in_the_infotext(webui):
+    """freeinit_iterations 1 (8 frames, 64x64, 2 steps): a second sampling run from FreeInit's re-initialised
+    noise gives other frames than one run, the infotext records it, img2img refuses it by name."""
+    plain = ok(webui.client.txt2img(animation(), seed=SEED, steps=2))
+    r = ok(webui.client.txt2img(animation(freeinit_iterations=1, freeinit_filter="gaussian"), seed=SEED, steps=2))
+    assert_video(r.images[0], "GIF", 8)
+    assert "freeinit_iterations=1" in infotext(r) and "freeinit_filter=gaussian" in infotext(r)
+    assert r.images[0] != plain.images[0]
+    webui.assert_restored()
+    from e2e.harness import png_image
+    refused = webui.client.img2img([png_image()], animation(freeinit_iterations=1))
+    assert refused.status != 200 and "'freeinit_iterations'" in refused.error and "txt2img only" in refused.error
+    webui.assert_restored()
