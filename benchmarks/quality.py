@@ -63,42 +63,30 @@ GIF_ROWS = {ROWS[0][0]: "sprites-default", "anchored-shift (the default before)"
             "peer: overlap 4, pyramid": "sprites-overlap"}
 READING = """How to read it. seam: the largest sprite jump across a window edge of the last step's plan over the
 median jump elsewhere (the training data has no edges; its own largest-over-median jump is the spike
-column, 1.4). speed: median jump in px/frame (the data glides at 1.1). accel: frames per 100 whose
-acceleration exceeds 1.5 px/frame^2 (the data: 2.9, its bounces). lost: frames where the sprite's mask
-shrinks under a third of its median. colour drift: RGB distance of the sprite's mean colour, last 16 vs
-first 16 frames. The model is the one in models/ (trained on the lent H100, models/MODEL.md): its motion
-modules have learned the glide (the default's sprite moves at a median 0.74 px/frame against the data's
-1.1, and bounces off the borders), but a small model's trajectory stays jittery (accel ~22-46 against 2.9
-in every row) and the background's brightness still flickers a little; those limits are the model's and
-are the same under every schedule. What differs between schedules is the seams.
+column, 1.4). teleports: jumps longer than 3.2 px (twice the data's fastest sprite) per 100 frame pairs.
+speed: median jump in px/frame (the data glides at 1.1). accel: frames per 100 whose acceleration exceeds
+1.5 px/frame^2 (the data: 2.9, its bounces). flicker, dynamic, warp, period: as in *Learned motion against
+a full-window reference* (period L and period comb coincide here: 256 / 16 = 16). The model is the one in
+models/ with its motion modules fine-tuned on clips of 8-32 frames (models/MODEL.md).
 
-Where it agrees with the oracle. The ranking is the oracle's: the default (anchored-shift, with its
-global steps and anchor references) keeps one sprite on one trajectory across all 256 frames, with a seam
-of 3.5 over a jitter floor; every peer schedule (overlap 4 flat/pyramid, uniform last-wins, FreeNoise
-windows) lets each window settle its own sprite, so the sprite teleports at window edges: seams of
-20-21, i.e. jumps the size of the frame, the learned-model face of the oracle's "coherence 0.0".
-Pyramid fusion beats flat fusion (19.6 vs 20.8) as in the oracle, by less; FreeNoise's cost is the
-oracle's too (2.5-3x the time of a plain overlap run). Shifted windows without references (9.7) sit
-between the two, and independent chunks are worst (23.3), the oracle's order.
+What it says. The default (uniform) moves like the data (1.07 px/frame against 1.1) with no period at
+the window length (1.7x the spectrum's median; the data's own 9.8 comes from its bounces), but its sprite
+jumps where two windows settled it in different places: 11.4 jumps per 100 frame pairs, the largest 18x
+the median jump. The overlap-4 pyramid peer and FreeNoise windows are the same within the noise of two
+renders. References to the window before (uniform + previous, shifted golden + previous, anchored-shift
+without global steps; true temporal distances) do not cut the jumps beyond that noise (10.0-11.2 per 100)
+and raise the acceleration outliers to 39-46 per 100 (the default: 25): at 256 frames the module follows
+the referenced frames' jitter. The spectral hub slows the sprite (0.86 px/frame) without fewer jumps.
+anchored-shift, the default before issue 11, strobes: 5.7 px/frame, a jump in 77 of 100 frame pairs, 98
+acceleration outliers, twice the flicker and warping error.
 
-Where it does not. The oracle's default sits at the full denoiser's seam (~1.0); here it keeps a
-residual seam of 3.5 and, once in a 256-frame render, a larger jump (spike 14: the contact sheet shows a
-faded second sprite for a few frames where the trajectory is re-decided). A motion module trained only
-on clean 16-frame clips at one noise level for all frames is not the exact posterior the oracle assumes,
-so references and shifted windows still leave jumps where windows meet. The oracle's peers differ among
-themselves (FreeNoise 1.4 < pyramid 1.8 < flat 2.3); on learned motion they are all equally broken,
-because the gap they differ by is drowned by the sprite jumping when each window invents its own.
-Identity drift (colour, size) does not separate the schedules: the sprite's colour and size come from
-the prompt through the image model in every frame, which the Gaussian world, with no prompt, cannot show.
-The keyframes-first rows answer the oracle's open question (can a module trained on one noise level use
-clean frames next to noisy ones?) for this model: no. With clean pins the seam is 13.1 and the
-trajectory the most jittery of all (accel 46), against the oracle's near-perfect 1.2. With noised pins
-the seam is 3.1, on par with the default, because the learned module smooths the pinned keyframes into
-their neighbours instead of reproducing them exactly, at two passes' cost and a slower sprite (0.69
-px/frame). The single-pass default stays the recommended schedule.
+Where it falls short. No schedule keeps the sprite on one trajectory over 256 frames at the data's speed:
+with the default about one frame pair in nine is a jump, windows disagreeing on where the sprite is (the
+oracle's coherence ~0 seen on learned motion). Two prompts, one seed per row; this small model's
+acceleration outliers differ 1.5-2x between the two prompts.
 
 First 128 frames, 2x: the default, anchored-shift (the default before issue 11) and the overlap-4
-pyramid peer.
+pyramid peer, from this run.
 
 ![default schedule](gifs/sprites-default.gif) ![anchored-shift](gifs/sprites-anchored-shift.gif)
 ![overlap 4, pyramid](gifs/sprites-overlap.gif)"""
