@@ -8,6 +8,7 @@ import pytest
 
 from e2e.harness import V2, assert_video, decode
 from lib_animlong.options import option_fields
+from lib_animlong.webui.request import HEADLESS_ONLY, IMG2IMG_ONLY, TXT2IMG_ONLY
 
 CHROMIUM = os.environ.get("ANIMLONG_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
@@ -71,10 +72,9 @@ def test_the_accordion_shows_every_control_with_its_label_and_help(page, tab, tm
     text = accordion.inner_text()
     for label in ("Long animation (AnimateDiff)", "Enable long animation", "Motion module", "Output formats"):
         assert label in text
-    headless_only = ("keyframes_first", "keyframe_stride")
-    img2img_only = ("first_frame_strength", "last_frame_strength")
+    other_tab_only = TXT2IMG_ONLY if tab == "img2img" else IMG2IMG_ONLY
     for f in option_fields():
-        if f.name in headless_only or (tab == "txt2img" and f.name in img2img_only):
+        if f.name in HEADLESS_ONLY or f.name in other_tab_only:
             assert f.metadata["label"] not in text
             continue
         assert f.metadata["label"] in text, f.name
