@@ -18,7 +18,9 @@ Positions of references (`reference_positions`), with R references and a window 
           R..R+F-1; needs R + F <= the positional table.
   window  true temporal distances: the window's frames keep 0..F-1 as fed, a reference r sits at
           p(f) + (r - f) where f is the window frame nearest to r; everything is then shifted so the
-          smallest position is 0. Needs the resulting span <= the table.
+          smallest position is 0. Needs the resulting span <= the table. In a closed loop of N frames
+          (`loop_frames`) the loop is first cut open at the largest gap between the frames in use, so frame N-1
+          sits just before frame 0 when both are used.
   none    references carry no positional encoding; the window's frames keep 0..F-1.
 """
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
@@ -30,13 +32,16 @@ from .options import REFERENCE_POSITIONS
 
 
 class ReferenceBuffers:
-    def __init__(self, needed: Iterable[int], positions: str = "unique", capacity: Optional[int] = None):
-        """capacity: the most frames held at once (default: every needed frame)."""
+    def __init__(self, needed: Iterable[int], positions: str = "unique", capacity: Optional[int] = None,
+                 loop_frames: Optional[int] = None):
+        """capacity: the most frames held at once (default: every needed frame). loop_frames: the frame
+        count N of a closed loop, whose temporal distances wrap round (None: not looped)."""
         if positions not in REFERENCE_POSITIONS:
             raise AnimLongError(f"Option 'reference_positions' must be one of {', '.join(REFERENCE_POSITIONS)}; "
                                 f"got {positions!r}.")
         self.needed = frozenset(needed)
         self.positions = positions
+        self.loop_frames = loop_frames
         self.capacity = len(self.needed) if capacity is None else capacity
         self.kept: Dict[str, Set[int]] = {}          # layer -> frames it holds
         self.slabs: Dict[str, torch.Tensor] = {}     # layer -> (sequences, capacity, C)
@@ -130,6 +135,12 @@ class ReferenceBuffers:
         if self.positions == "unique":
             count = len(references)
             return list(range(count, count + len(indices))), list(range(count))
+        if self.loop_frames:      # unroll the loop where it has its largest gap between the frames used
+            n, used = self.loop_frames, sorted(set(indices) | set(references))
+            gaps = [(used[(k + 1) % len(used)] - used[k]) % n or n for k in range(len(used))]
+            start = used[(gaps.index(max(gaps)) + 1) % len(used)]
+            indices = [(f - start) % n for f in indices]
+            references = [(r - start) % n for r in references]
         current = list(range(len(indices)))
         referenced = []
         for r in references:

@@ -216,3 +216,37 @@ def test_under_autocast_kept_frames_are_held_at_the_weights_precision():
     narrowed, held_narrow = second_window(narrow, autocast=True)
     assert (held, held_narrow) == (torch.float32, torch.bfloat16)
     assert (narrowed - reference).abs().max() < 0.05 * reference.abs().max()
+
+
+def test_in_a_closed_loop_window_positions_go_the_shorter_way_round():
+    """Frames 18, 19 of a 20-frame loop sit just before frame 0: positions 0, 1, the window 2..5 (not 18 apart)."""
+    layer = TemporalSelfAttention(CHANNELS, pe_length=24).eval()
+    layer.key = "layer"
+    normed = torch.randn(6, 20, CHANNELS)
+    pe = layer.pos_encoder.pe[0]
+    buffers = ReferenceBuffers((18, 19), "window", loop_frames=20)
+    with torch.no_grad():
+        layer(normed[:, 12:20], MotionCall(8, frame_indices=tuple(range(12, 20)), reference=buffers))
+        current = normed[:, 0:4]
+        out = layer(current, MotionCall(4, frame_indices=(0, 1, 2, 3), reference_frames=(18, 19),
+                                        reference=buffers))
+        q_in = current + pe[2:6]
+        kv_in = torch.cat([normed[:, [18, 19]] + pe[[0, 1]], q_in], dim=1)
+        assert torch.allclose(out, attend(layer, q_in, kv_in), atol=1e-6)
+    unlooped = ReferenceBuffers((18, 19), "window")
+    assert unlooped._layout((0, 1, 2, 3), (18, 19)) == ([0, 1, 2, 3], [18, 19])   # 18 frames later
+
+
+def test_a_closed_loop_with_previous_references_at_true_distances_fits_twice_the_context():
+    from lib_animlong.context import plan
+    from lib_animlong.options import AnimationOptions
+    for n, context in ((33, 8), (40, 16), (64, 16), (100, 16)):
+        options = AnimationOptions(frames=n, context_length=context, schedule="shifted", references="previous",
+                                   reference_positions="window", closed_loop=True)
+        for step in range(12):
+            for window in plan(step, 12, n, options):
+                references = [r for r in window.references if r not in window.frames]
+                if references:
+                    current, referenced = ReferenceBuffers((), "window", loop_frames=n)._layout(
+                        window.frames, references)
+                    assert max(current + referenced) + 1 <= 2 * context

@@ -115,8 +115,8 @@ class WindowedDenoiser:
         needed = _referenced_later(windows)
         groups = _groups(windows, needed, self.options.frames_per_call)
         keeps = _keep_sets(groups, needed, _live_references(windows))
-        buffers = ReferenceBuffers(needed, self.options.reference_positions,
-                                   capacity=_most_held(groups, keeps)) if needed else None
+        buffers = ReferenceBuffers(needed, self.options.reference_positions, capacity=_most_held(groups, keeps),
+                                   loop_frames=n if self.options.closed_loop else None) if needed else None
         groups, keeps = [[w] for w in low] + groups, [None] * len(low) + keeps   # low-frequency windows first
         out = None
         weight_sums = torch.zeros(x.shape[0], dtype=torch.float64)
