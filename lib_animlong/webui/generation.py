@@ -199,7 +199,8 @@ class AnimationRun:
     - clock: the sampler's step of every evaluation (set when the sampler starts, from the sigmas it runs);
     - total_steps: steps of the pass's full sigma ladder (img2img / hires run a suffix of it);
     - the row map of every model call, from the webui's conds (`on_cfg_denoiser`);
-    - one plan per step (`planner`, a context.PlanCache), made once and reused by every evaluation and chunk;
+    - one plan per step (a context.PlanCache the pass's WindowedDenoiser holds), made once and reused by every
+      evaluation and chunk;
     - model: the webui's own `model_wrap.forward`, which the window engine calls once per window (or group);
     - windowed: the pass's one WindowedDenoiser, built by `start` on the motion modules it injects into the
       UNet for the whole pass and let go by `release`, which restores the UNet.
@@ -217,7 +218,6 @@ class AnimationRun:
     ladders: List[torch.Tensor] = field(default_factory=list)   # get_sigmas results of this pass
     clock: Optional[StepClock] = None
     total_steps: int = 0
-    planner: Optional[PlanCache] = None             # set from options in __post_init__; let go by release
     pending: Any = None                             # CFGDenoiserParams of the evaluation about to run
     params: Any = None                              # ... of the evaluation in flight
     row_map: Optional[RowMap] = None                # of the evaluation's whole x_in
@@ -229,9 +229,6 @@ class AnimationRun:
     windowed: Optional[WindowedDenoiser] = None     # the pass's window engine while the sampler runs
     progress: Optional["_Progress"] = None
 
-    def __post_init__(self):
-        self.planner = PlanCache(self.options)
-
     def start(self, sigmas) -> None:
         """The sampler starts on `sigmas`: the step clock and the plan's step count follow them, the module
         is placed on the UNet's device and dtype and injected into the UNet for the pass, and the pass's
@@ -240,8 +237,6 @@ class AnimationRun:
         full = self.ladders[-1] if self.ladders else sigmas
         self.total_steps = len(full) - 1
         self.clock = StepClock(sigmas, self.stages, ladder_offset(full, sigmas))
-        if self.planner is None:
-            self.planner = PlanCache(self.options)
         parameter = next(self.unet.parameters())
         held = ExitStack()
         try:
@@ -249,8 +244,8 @@ class AnimationRun:
             injected = held.enter_context(inject_motion(self.unet, self.motion, attention=self.attention))
             self.progress = _Progress(self.model, injected.slot, self.state)
             self.windowed = WindowedDenoiser(self.progress, injected.slot, self.options, num_frames=self.frames,
-                                             planner=self.planner, total_steps=self.total_steps, pins=self.pins,
-                                             between_windows=self.check_interrupt)
+                                             planner=PlanCache(self.options), total_steps=self.total_steps,
+                                             pins=self.pins, between_windows=self.check_interrupt)
         except BaseException:
             self.motion = self.progress = self.windowed = None
             held.close()
@@ -319,7 +314,6 @@ class AnimationRun:
     def release(self) -> None:
         """End of the pass (any exit of the sampler): the UNet is restored, the plans, the window engine and
         the module's device copy are let go."""
-        self.planner = None
         self.pending = self.params = None
         self._let_go()
 
@@ -483,12 +477,12 @@ class FreeInitPlan:
         noise per frame seed and iteration, drawn on the CPU."""
         from ..freeinit import fresh_noise, reinitialise
         sigma = float(sigma)
-        fresh = fresh_noise(self.seeds, iteration, tuple(x0.shape[1:]))
-        fresh = fresh.repeat(x0.shape[0] // len(self.seeds), 1, 1, 1).to(x0)
-        low = x_in / sigma
-        if self.renoise == "fresh":
-            low = fresh_noise(self.seeds, iteration, tuple(x0.shape[1:]), stream=1)
-            low = low.repeat(x0.shape[0] // len(self.seeds), 1, 1, 1).to(x0)
+
+        def drawn(stream: int) -> torch.Tensor:     # per frame seed, the same for every video of the batch
+            noise = fresh_noise(self.seeds, iteration, tuple(x0.shape[1:]), stream=stream)
+            return noise.repeat(x0.shape[0] // len(self.seeds), 1, 1, 1).to(x0)
+        fresh = drawn(0)
+        low = drawn(1) if self.renoise == "fresh" else x_in / sigma
         return reinitialise(x0, self.frames, sigma, low, fresh, self.kind, self.d_s, self.d_t)
 
 
